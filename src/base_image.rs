@@ -1,0 +1,317 @@
+//! Making the base image when it cannot be pulled: a Debian bookworm root
+//! file system made with debootstrap from the host's own Debian mirror,
+//! imported into the engine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::Engine;
+use crate::output::Progress;
+
+/// The image labctl makes, as repository and tag.
+pub const MADE_REPO: &str = "labctl/debian";
+/// Its tag.
+pub const MADE_TAG: &str = "bookworm-minbase";
+/// The Debian release the lab's images use.
+const SUITE: &str = "bookworm";
+
+/// The Debian archives named in an apt configuration: `(uri, suites)` from
+/// one-line `deb` entries and deb822 stanzas.
+pub fn apt_sources(files: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    for (path, text) in files {
+        if path.ends_with(".sources") {
+            for stanza in text.split("\n\n") {
+                let field = |key: &str| {
+                    stanza
+                        .lines()
+                        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+                };
+                let enabled = field("Enabled:").is_none_or(|v| v != "no");
+                let is_deb =
+                    field("Types:").is_some_and(|t| t.split_whitespace().any(|t| t == "deb"));
+                if let (true, true, Some(uris), Some(suites)) =
+                    (enabled, is_deb, field("URIs:"), field("Suites:"))
+                {
+                    let suites: Vec<String> = suites.split_whitespace().map(String::from).collect();
+                    for uri in uris.split_whitespace() {
+                        found.push((uri.to_string(), suites.clone()));
+                    }
+                }
+            }
+        } else {
+            for line in text.lines().map(str::trim) {
+                let mut words = line.split_whitespace().peekable();
+                if words.next() != Some("deb") {
+                    continue;
+                }
+                if words.peek().is_some_and(|w| w.starts_with('[')) {
+                    for w in words.by_ref() {
+                        if w.ends_with(']') {
+                            break;
+                        }
+                    }
+                }
+                if let (Some(uri), Some(suite)) = (words.next(), words.next()) {
+                    found.push((uri.to_string(), vec![suite.to_string()]));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The mirror to bootstrap from: the first archive that serves the release
+/// itself (not only its security updates).
+pub fn mirror_from(sources: &[(String, Vec<String>)]) -> Option<String> {
+    sources
+        .iter()
+        .find(|(_, suites)| suites.iter().any(|s| s == SUITE || s == "stable"))
+        .map(|(uri, _)| uri.clone())
+}
+
+/// The security archive, if the host has one for the release.
+fn security_from(sources: &[(String, Vec<String>)]) -> Option<String> {
+    sources
+        .iter()
+        .find(|(_, suites)| suites.iter().any(|s| s == &format!("{SUITE}-security")))
+        .map(|(uri, _)| uri.clone())
+}
+
+fn read_host_apt() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    if let Ok(t) = std::fs::read_to_string("/etc/apt/sources.list") {
+        files.push(("/etc/apt/sources.list".to_string(), t));
+    }
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut paths: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let name = p.display().to_string();
+            if name.ends_with(".list") || name.ends_with(".sources") {
+                if let Ok(t) = std::fs::read_to_string(&p) {
+                    files.push((name, t));
+                }
+            }
+        }
+    }
+    files
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// Makes the base image and returns its name.
+pub async fn make(engine: &Engine, mirror: Option<&str>, progress: &Progress) -> Result<String> {
+    let sources = read_host_apt();
+    let mirror = match mirror {
+        Some(m) => m.to_string(),
+        None => mirror_from(&apt_sources(&sources)).context(
+            "no Debian mirror found in this host's apt configuration (/etc/apt/sources.list, \
+             /etc/apt/sources.list.d); name one with --mirror URL",
+        )?,
+    };
+    let security = security_from(&apt_sources(&sources));
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "making the base image needs root (debootstrap creates device files and sets owners); \
+             run `sudo labctl build` once, or load a base image and pass it with --base"
+        );
+    }
+    if !which("debootstrap") {
+        bail!(
+            "the base image must be made here, but debootstrap is not installed; install it \
+             (`apt-get install debootstrap`) or load a base image and pass it with --base"
+        );
+    }
+    progress.info(format!(
+        "making base image {MADE_REPO}:{MADE_TAG}: debootstrap {SUITE} (minbase) from {mirror}; this takes a minute or two"
+    ));
+    let root = std::env::temp_dir().join(format!("labctl-rootfs-{}", std::process::id()));
+    let result = bootstrap_and_import(engine, &root, &mirror, security.as_deref(), progress).await;
+    let _ = std::fs::remove_dir_all(&root);
+    result?;
+    Ok(format!("{MADE_REPO}:{MADE_TAG}"))
+}
+
+async fn bootstrap_and_import(
+    engine: &Engine,
+    root: &Path,
+    mirror: &str,
+    security: Option<&str>,
+    progress: &Progress,
+) -> Result<()> {
+    let _ = std::fs::remove_dir_all(root);
+    progress.set("debootstrap: downloading and unpacking Debian packages");
+    let root_s = root.display().to_string();
+    let mirror_s = mirror.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("debootstrap")
+            .args(["--variant=minbase", SUITE, &root_s, &mirror_s])
+            .stdin(Stdio::null())
+            .output()
+    })
+    .await?
+    .context("running debootstrap")?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stdout);
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(8)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bail!(
+            "debootstrap failed from mirror {mirror}:\n{}\n{}\ncheck the mirror (--mirror URL) and the network",
+            tail.join("\n"),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    slim_down(root, mirror, security)?;
+    progress.set("importing the base image into the engine");
+    let root_s = root.display().to_string();
+    let tar = tokio::task::spawn_blocking(move || {
+        Command::new("tar")
+            .args([
+                "--numeric-owner",
+                "--exclude=./dev/*",
+                "-C",
+                &root_s,
+                "-cf",
+                "-",
+                ".",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+    })
+    .await?
+    .context("running tar on the new root file system")?;
+    anyhow::ensure!(tar.status.success(), "tar failed on `{}`", root.display());
+    engine
+        .import_rootfs(
+            tar.stdout,
+            MADE_REPO,
+            MADE_TAG,
+            &[
+                format!("LABEL {}=base", crate::labels::IMAGE),
+                format!("LABEL {}=true", crate::labels::MANAGED),
+                "CMD [\"/bin/bash\"]".to_string(),
+            ],
+        )
+        .await?;
+    progress.info(format!("base image {MADE_REPO}:{MADE_TAG} is ready"));
+    Ok(())
+}
+
+/// Drops what a container does not need (package caches, documentation,
+/// translations) and keeps it out of later installs, as Debian's slim
+/// images do; points apt at the mirror used.
+fn slim_down(root: &Path, mirror: &str, security: Option<&str>) -> Result<()> {
+    for dir in [
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+        "usr/share/locale",
+    ] {
+        let path = root.join(dir);
+        if let Ok(entries) = std::fs::read_dir(&path) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("var/cache/apt")) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "bin") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let write = |rel: &str, text: String| {
+        let p = root.join(rel);
+        std::fs::write(&p, text).with_context(|| format!("writing `{}`", p.display()))
+    };
+    write(
+        "etc/dpkg/dpkg.cfg.d/labctl-slim",
+        "path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/info/*\npath-exclude /usr/share/locale/*\n".into(),
+    )?;
+    write(
+        "etc/apt/apt.conf.d/labctl-slim",
+        "APT::Install-Recommends \"false\";\nAPT::Install-Suggests \"false\";\nAcquire::Languages \"none\";\n".into(),
+    )?;
+    let mut sources = format!("deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n");
+    if let Some(sec) = security {
+        sources.push_str(&format!("deb {sec} {SUITE}-security main\n"));
+    }
+    write("etc/apt/sources.list", sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_deb822_sources() {
+        let f = files(&[(
+            "/etc/apt/sources.list.d/debian.sources",
+            "Types: deb\n# a comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n\
+             Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\nComponents: main\n",
+        )]);
+        let s = apt_sources(&f);
+        assert_eq!(
+            mirror_from(&s).as_deref(),
+            Some("http://mirror.example/debian")
+        );
+        assert_eq!(
+            security_from(&s).as_deref(),
+            Some("http://security.example/debian-security")
+        );
+    }
+
+    #[test]
+    fn reads_one_line_sources_and_skips_others() {
+        let f = files(&[(
+            "/etc/apt/sources.list",
+            "# deb http://old.example/debian bookworm main\n\
+             deb-src http://src.example/debian bookworm main\n\
+             deb [arch=amd64 signed-by=/k.gpg] http://sec.example/debian-security bookworm-security main\n\
+             deb http://mirror.example/debian bookworm main contrib\n",
+        )]);
+        let s = apt_sources(&f);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            mirror_from(&s).as_deref(),
+            Some("http://mirror.example/debian")
+        );
+    }
+
+    #[test]
+    fn disabled_or_foreign_stanzas_give_no_mirror() {
+        let f = files(&[(
+            "/etc/apt/sources.list.d/x.sources",
+            "Types: deb\nURIs: http://node.example/node\nSuites: nodistro\n\n\
+             Enabled: no\nTypes: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n",
+        )]);
+        assert_eq!(mirror_from(&apt_sources(&f)), None);
+    }
+}

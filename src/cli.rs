@@ -1,0 +1,249 @@
+//! The command line: every verb, option and its help text.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::Ipv4Net;
+
+/// Run the "Docker and dynamic scaling" lab: an HAProxy load balancer in front
+/// of web apps that join and leave a Serf cluster on their own.
+#[derive(Debug, Parser)]
+#[command(name = "labctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every verb takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The lab to act on. `heig` runs under the lab's own names (network
+    /// `heig`, containers `ha`, `s1`, …); any other name runs an isolated lab
+    /// beside it (`NAME-heig`, `NAME-ha`, …).
+    #[arg(long, global = true, env = "LABCTL_LAB", default_value = crate::naming::DEFAULT_LAB)]
+    pub lab: String,
+
+    /// Print nothing but results and errors (no progress).
+    #[arg(long, short, global = true, env = "LABCTL_QUIET")]
+    pub quiet: bool,
+
+    /// A directory whose files replace the embedded templates of the same
+    /// path (e.g. `ha/haproxy.cfg.tera`). Default: `./templates` if present.
+    #[arg(long, global = true, env = "LABCTL_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the `ha` and `webapp` images (and the base image when it is
+    /// missing and cannot be pulled).
+    Build(BuildArgs),
+    /// Start the lab (network `heig`, `ha`, `s1`..`sN`); returns when every
+    /// web app is UP in HAProxy.
+    Up(UpArgs),
+    /// Add or remove web apps, e.g. `labctl scale webapp=5`; returns when
+    /// HAProxy serves exactly the new set.
+    Scale(ScaleArgs),
+    /// List the lab's containers.
+    Ps(FormatArgs),
+    /// Per node: container state, address, Serf status and HAProxy state.
+    Status(FormatArgs),
+    /// Print a node's logs.
+    Logs(LogsArgs),
+    /// Run a command inside a node, e.g. `labctl exec ha -- ls /nodes`.
+    Exec(ExecArgs),
+    /// Remove everything the lab created (containers, network), nothing else.
+    Down,
+    /// The node side, run inside the lab's containers.
+    #[command(subcommand, hide = true)]
+    Node(NodeCommand),
+}
+
+/// How images are built.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Base image of both images. When it is missing and cannot be pulled,
+    /// labctl makes a Debian bookworm base with debootstrap instead.
+    #[arg(long, env = "LABCTL_BASE", default_value = crate::images::DEFAULT_BASE, value_name = "IMAGE")]
+    pub base: String,
+
+    /// Debian mirror for debootstrap (default: the first Debian mirror in
+    /// this host's apt configuration).
+    #[arg(long, env = "LABCTL_MIRROR", value_name = "URL")]
+    pub mirror: Option<String>,
+
+    /// Rebuild every layer.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// How `up` starts the lab.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Number of web apps.
+    #[arg(long, short = 'n', default_value_t = 2, value_name = "N")]
+    pub webapps: u32,
+
+    /// The lab's subnet (default: 192.168.42.0/24 for lab `heig`, a free
+    /// 192.168.x.0/24 for other labs).
+    #[arg(long, env = "LABCTL_SUBNET")]
+    pub subnet: Option<Ipv4Net>,
+
+    /// Host address the published ports bind to.
+    #[arg(long, env = "LABCTL_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Host port for HAProxy's traffic port 80 (default: 80 for lab `heig`,
+    /// a free port for other labs).
+    #[arg(long, env = "LABCTL_HTTP_PORT")]
+    pub http_port: Option<u16>,
+
+    /// Host port for HAProxy's stats page (default: 1936 for lab `heig`, a
+    /// free port for other labs).
+    #[arg(long, env = "LABCTL_STATS_PORT")]
+    pub stats_port: Option<u16>,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// How commands that change the lab wait for it.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WaitArgs {
+    /// Return as soon as the containers are started.
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `scale`'s arguments.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// `webapp=N`: the number of web apps wanted.
+    #[arg(value_parser = parse_scale_target, value_name = "webapp=N")]
+    pub target: u32,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Output format of `ps` and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// `--format`.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `logs`' arguments.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Node name (`ha`, `s1`, …).
+    pub node: String,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+}
+
+/// `exec`'s arguments.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Node name (`ha`, `s1`, …).
+    pub node: String,
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+/// The node side's verbs.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Serf event handler on `ha`.
+    OnEvent,
+    /// Watch Serf's member list on `ha` and reconcile on every change.
+    Watch {
+        /// Polling interval.
+        #[arg(long, default_value_t = 200, value_name = "MS")]
+        interval_ms: u64,
+    },
+    /// Render HAProxy's configuration from `/nodes`.
+    RenderConfig {
+        /// Only when there is no configuration yet.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Print HAProxy's backend servers as JSON.
+    Backends,
+    /// Print HAProxy's statistics CSV.
+    Stat,
+    /// Serve the web app.
+    Webapp {
+        /// Port to listen on.
+        #[arg(long, default_value_t = crate::naming::WEBAPP_PORT)]
+        port: u16,
+    },
+}
+
+/// Parses `webapp=N`.
+pub fn parse_scale_target(s: &str) -> Result<u32, String> {
+    let Some((service, count)) = s.split_once('=') else {
+        return Err(format!(
+            "expected `webapp=N` (e.g. `labctl scale webapp=5`), got `{s}`"
+        ));
+    };
+    if service != "webapp" {
+        return Err(format!(
+            "unknown service `{service}`: the lab scales only `webapp` (e.g. `labctl scale webapp=5`)"
+        ));
+    }
+    count.parse::<u32>().map_err(|_| {
+        format!("`{count}` is not a number of web apps: use a whole number, 0 or more (e.g. `webapp=3`)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scale_targets() {
+        assert_eq!(parse_scale_target("webapp=5"), Ok(5));
+        assert_eq!(parse_scale_target("webapp=0"), Ok(0));
+        assert!(parse_scale_target("webapp=-1")
+            .unwrap_err()
+            .contains("`-1` is not a number"));
+        assert!(parse_scale_target("webapp=abc")
+            .unwrap_err()
+            .contains("`abc`"));
+        assert!(parse_scale_target("db=3")
+            .unwrap_err()
+            .contains("unknown service `db`"));
+        assert!(parse_scale_target("5")
+            .unwrap_err()
+            .contains("expected `webapp=N`"));
+    }
+}

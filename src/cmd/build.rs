@@ -1,0 +1,20 @@
+//! `labctl build`: build the lab's images.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::cli::BuildArgs;
+use crate::images::{self, Role};
+
+pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
+    let engine = ctx.lab.engine();
+    images::ensure(engine, &ctx.templates, args, true, &ctx.progress).await?;
+    ctx.progress.finish();
+    for role in Role::ALL {
+        let size = engine.image_size(role.image()).await?;
+        println!("{:<22} {:>6.1} MB", role.image(), size as f64 / 1e6);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,55 @@
+//! The host-side verbs, one file each; this file dispatches to them.
+
+mod build;
+mod down;
+mod exec;
+mod logs;
+mod ps;
+mod scale;
+mod status;
+mod up;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::engine::Engine;
+use crate::lab::Lab;
+use crate::naming::LabNames;
+use crate::output::Progress;
+use crate::templates::Templates;
+
+/// What every verb gets: the checked global options and a connection.
+pub struct Context {
+    /// The lab acted on.
+    pub lab: Lab,
+    /// Progress reporting.
+    pub progress: Progress,
+    /// The templates in force.
+    pub templates: Templates,
+}
+
+/// Runs a host-side verb.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let names = LabNames::new(&cli.global.lab)?;
+    let templates = Templates::load(cli.global.templates.as_deref())?;
+    let progress = Progress::new(cli.global.quiet);
+    let engine = Engine::connect().await?;
+    let ctx = Context {
+        lab: Lab::new(engine, names),
+        progress,
+        templates,
+    };
+    match cli.command {
+        Command::Build(args) => build::run(&ctx, &args).await,
+        Command::Up(args) => up::run(&ctx, &args).await,
+        Command::Scale(args) => scale::run(&ctx, &args).await,
+        Command::Ps(args) => ps::run(&ctx, &args).await,
+        Command::Status(args) => status::run(&ctx, &args).await,
+        Command::Logs(args) => logs::run(&ctx, &args).await,
+        Command::Exec(args) => exec::run(&ctx, &args).await,
+        Command::Down => down::run(&ctx).await,
+        Command::Node(_) => unreachable!("node commands run without an engine"),
+    }
+}

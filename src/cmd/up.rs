@@ -1,0 +1,36 @@
+//! `labctl up`: build what is missing, start the lab, wait until it serves.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::cli::UpArgs;
+use crate::images;
+use crate::lab::Publish;
+
+pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
+    let default_lab = ctx.lab.names().is_default();
+    let publish = Publish {
+        bind: args.bind,
+        http: args.http_port.unwrap_or(if default_lab { 80 } else { 0 }),
+        stats: args
+            .stats_port
+            .unwrap_or(if default_lab { 1936 } else { 0 }),
+    };
+    images::ensure(
+        ctx.lab.engine(),
+        &ctx.templates,
+        &args.build,
+        false,
+        &ctx.progress,
+    )
+    .await?;
+    ctx.lab
+        .up(args.subnet, &publish, args.webapps, &ctx.progress)
+        .await?;
+    super::scale::converge(ctx, args.webapps, &args.wait).await?;
+    ctx.progress.finish();
+    super::ps::print_endpoints(ctx).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,619 @@
+//! The one door to the Docker Engine: labctl's words (image, network, node
+//! container, exec) on top of bollard. No other module imports bollard.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::errors::Error as DockerError;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::{StreamExt, TryStreamExt};
+use ipnet::Ipv4Net;
+
+/// Where labctl looks for the engine when `DOCKER_HOST` is not set.
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// A connected Docker Engine. Cheap to clone: clones share one client.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+}
+
+/// A network as labctl needs to know it.
+#[derive(Debug, Clone)]
+pub struct NetworkInfo {
+    /// The network's name.
+    pub name: String,
+    /// Its labels (labctl's own say which lab it belongs to).
+    pub labels: HashMap<String, String>,
+    /// Its IPv4 subnets.
+    pub subnets: Vec<Ipv4Net>,
+}
+
+/// A container as labctl needs to know it.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    /// The container's id.
+    pub id: String,
+    /// The container's name, without Docker's leading slash.
+    pub name: String,
+    /// The image it runs.
+    pub image: String,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+    /// `running`, `exited`, `created`, …
+    pub state: String,
+    /// Docker's human status, e.g. `Up 3 minutes`.
+    pub status: String,
+    /// The command it runs, as `docker ps` shows it.
+    pub command: String,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+    /// Its IPv4 address on each network it is attached to.
+    pub addresses: HashMap<String, Ipv4Addr>,
+    /// Published ports.
+    pub ports: Vec<PublishedPort>,
+}
+
+/// A container port and where it is published on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// The port inside the container.
+    pub container: u16,
+    /// The host address it is bound to, when published.
+    pub host_ip: Option<String>,
+    /// The host port, when published.
+    pub host_port: Option<u16>,
+}
+
+/// What a new container should look like.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Hostname inside the container.
+    pub hostname: String,
+    /// Image to run.
+    pub image: String,
+    /// Environment, `KEY=value`.
+    pub env: Vec<String>,
+    /// Labels.
+    pub labels: HashMap<String, String>,
+    /// The network to attach to.
+    pub network: String,
+    /// The fixed address on that network.
+    pub ip: Ipv4Addr,
+    /// DNS aliases on that network.
+    pub aliases: Vec<String>,
+    /// Ports to publish: container port, host address, host port (0 lets the
+    /// engine pick a free one).
+    pub publish: Vec<(u16, String, u16)>,
+}
+
+/// What a command run inside a container printed and returned.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// Exit code.
+    pub code: i64,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    /// Fails with the command's stderr unless it exited with 0.
+    pub fn success(self, what: &str) -> Result<Self> {
+        if self.code == 0 {
+            Ok(self)
+        } else {
+            bail!(
+                "{what} exited with {}: {}",
+                self.code,
+                first_line_or(&self.stderr, &self.stdout)
+            )
+        }
+    }
+}
+
+fn first_line_or(a: &str, b: &str) -> String {
+    let text = if a.trim().is_empty() { b } else { a };
+    text.trim().to_string()
+}
+
+fn status_code(err: &DockerError) -> Option<u16> {
+    match err {
+        DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+fn is_not_found(err: &DockerError) -> bool {
+    status_code(err) == Some(404)
+}
+
+/// Docker's own message of a failed request, without bollard's wrapping.
+fn docker_message(err: &DockerError) -> String {
+    match err {
+        DockerError::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Engine {
+    /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
+    /// agrees on an API version with it.
+    pub async fn connect() -> Result<Self> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
+        let hint = || {
+            format!(
+                "cannot reach the Docker Engine at `{host}`{}; start it (`systemctl start docker`), \
+                 check that you may use its socket (root or the `docker` group), or point \
+                 DOCKER_HOST at a running engine",
+                if std::env::var_os("DOCKER_HOST").is_some() {
+                    " (from DOCKER_HOST)"
+                } else {
+                    ""
+                }
+            )
+        };
+        let docker = Docker::connect_with_defaults().with_context(hint)?;
+        let docker = docker.negotiate_version().await.with_context(hint)?;
+        docker.ping().await.with_context(hint)?;
+        Ok(Self { docker })
+    }
+
+    // ----- images -------------------------------------------------------
+
+    /// The labels of a local image, or `None` when the engine has no such image.
+    pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("inspecting image `{image}`")),
+        }
+    }
+
+    /// The size in bytes of a local image.
+    pub async fn image_size(&self, image: &str) -> Result<i64> {
+        let info = self
+            .docker
+            .inspect_image(image)
+            .await
+            .with_context(|| format!("inspecting image `{image}`"))?;
+        Ok(info.size.unwrap_or(0))
+    }
+
+    /// Pulls an image from its registry.
+    pub async fn pull_image(&self, image: &str) -> Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| anyhow!(docker_message(&e)))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports a root file system (a tar archive) as image `repo:tag`, with
+    /// Dockerfile-style `changes` such as `LABEL k=v`.
+    pub async fn import_rootfs(
+        &self,
+        rootfs_tar: Vec<u8>,
+        repo: &str,
+        tag: &str,
+        changes: &[String],
+    ) -> Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(changes.to_vec())
+            .build();
+        let body = bollard::body_full(rootfs_tar.into());
+        let mut stream = self.docker.create_image(Some(options), Some(body), None);
+        while let Some(item) = stream.next().await {
+            let info = item
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .with_context(|| format!("importing `{repo}:{tag}`"))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!("importing `{repo}:{tag}`: {err}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds image `tag` from an in-memory build context (a tar archive),
+    /// passing each line of the build's output to `on_line`.
+    pub async fn build_image(
+        &self,
+        tag: &str,
+        context_tar: Vec<u8>,
+        labels: &HashMap<String, String>,
+        no_cache: bool,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<()> {
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .nocache(no_cache)
+            .labels(labels)
+            .build();
+        let body = bollard::body_full(context_tar.into());
+        let mut stream = self.docker.build_image(options, None, Some(body));
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => bail!(
+                    "building `{tag}` failed: {}\n{}",
+                    docker_message(&e),
+                    tail.join("\n")
+                ),
+            };
+            if let Some(line) = info.stream.as_deref() {
+                for l in line.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(l);
+                    tail.push(l.to_string());
+                    if tail.len() > 15 {
+                        tail.remove(0);
+                    }
+                }
+            }
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!("building `{tag}` failed: {err}\n{}", tail.join("\n"));
+            }
+        }
+        Ok(())
+    }
+
+    // ----- networks -----------------------------------------------------
+
+    /// Every network of the engine.
+    pub async fn networks(&self) -> Result<Vec<NetworkInfo>> {
+        let list = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().build()))
+            .await
+            .context("listing networks")?;
+        Ok(list
+            .into_iter()
+            .map(|n| NetworkInfo {
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default(),
+                subnets: n
+                    .ipam
+                    .and_then(|i| i.config)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| c.subnet.and_then(|s| s.parse().ok()))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// The network called `name`, if any.
+    pub async fn network(&self, name: &str) -> Result<Option<NetworkInfo>> {
+        Ok(self.networks().await?.into_iter().find(|n| n.name == name))
+    }
+
+    /// Creates a bridge network with a fixed subnet.
+    pub async fn create_network(
+        &self,
+        name: &str,
+        subnet: Ipv4Net,
+        gateway: Ipv4Addr,
+        labels: &HashMap<String, String>,
+    ) -> Result<()> {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    gateway: Some(gateway.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("creating network `{name}` ({subnet})"))?;
+        Ok(())
+    }
+
+    /// Removes a network; a network that is already gone is fine.
+    pub async fn remove_network(&self, name: &str) -> Result<()> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(anyhow!(docker_message(&e)))
+                .with_context(|| format!("removing network `{name}`")),
+        }
+    }
+
+    // ----- containers ---------------------------------------------------
+
+    /// Containers (running or not) that carry label `key=value`.
+    pub async fn containers_with_label(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerInfo>> {
+        let filters = HashMap::from([("label", vec![format!("{key}={value}")])]);
+        self.list_containers(&filters).await
+    }
+
+    /// The container called exactly `name`, if any.
+    pub async fn container_named(&self, name: &str) -> Result<Option<ContainerInfo>> {
+        let filters = HashMap::from([("name", vec![format!("^/{name}$")])]);
+        Ok(self.list_containers(&filters).await?.into_iter().next())
+    }
+
+    async fn list_containers(
+        &self,
+        filters: &HashMap<&str, Vec<String>>,
+    ) -> Result<Vec<ContainerInfo>> {
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .context("listing containers")?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let addresses = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(net, ep)| {
+                        let ip = ep.ip_address?.parse().ok()?;
+                        Some((net, ip))
+                    })
+                    .collect();
+                let mut ports: Vec<PublishedPort> = c
+                    .ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| PublishedPort {
+                        container: p.private_port,
+                        host_ip: p.ip,
+                        host_port: p.public_port,
+                    })
+                    .collect();
+                ports.sort_by_key(|p| (p.container, p.host_ip.clone()));
+                ports.dedup_by_key(|p| (p.container, p.host_port));
+                ContainerInfo {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    image: c.image.unwrap_or_default(),
+                    labels: c.labels.unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    status: c.status.unwrap_or_default(),
+                    command: c.command.unwrap_or_default(),
+                    created: c.created.unwrap_or(0),
+                    addresses,
+                    ports,
+                }
+            })
+            .collect())
+    }
+
+    /// Creates a container (not started).
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<()> {
+        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+            .publish
+            .iter()
+            .map(|(port, host_ip, host_port)| {
+                (
+                    format!("{port}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some(host_ip.clone()),
+                        host_port: Some(if *host_port == 0 {
+                            String::new()
+                        } else {
+                            host_port.to_string()
+                        }),
+                    }]),
+                )
+            })
+            .collect();
+        let endpoint = EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(spec.ip.to_string()),
+                ..Default::default()
+            }),
+            aliases: Some(spec.aliases.clone()),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            hostname: Some(spec.hostname.clone()),
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone()),
+            exposed_ports: Some(
+                spec.publish
+                    .iter()
+                    .map(|(port, _, _)| format!("{port}/tcp"))
+                    .collect(),
+            ),
+            host_config: Some(HostConfig {
+                network_mode: Some(spec.network.clone()),
+                port_bindings: Some(port_bindings),
+                init: Some(false),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("creating container `{}`", spec.name))?;
+        Ok(())
+    }
+
+    /// Starts a container.
+    pub async fn start_container(&self, name: &str) -> Result<()> {
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("starting container `{name}`"))
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `timeout_s`); one that
+    /// is already stopped or gone is fine.
+    pub async fn stop_container(&self, name: &str, timeout_s: i32) -> Result<()> {
+        let options = StopContainerOptionsBuilder::default().t(timeout_s).build();
+        match self.docker.stop_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(status_code(&e), Some(304 | 404)) => Ok(()),
+            Err(e) => Err(anyhow!(docker_message(&e)))
+                .with_context(|| format!("stopping container `{name}`")),
+        }
+    }
+
+    /// Sends a signal to a container's main process.
+    pub async fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
+        let options = KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(name, Some(options))
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("sending {signal} to container `{name}`"))
+    }
+
+    /// Removes a container, stopping it first if needed; one that is already
+    /// gone is fine.
+    pub async fn remove_container(&self, name: &str) -> Result<()> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 409: a removal is already in progress.
+            Err(e) if status_code(&e) == Some(409) => Ok(()),
+            Err(e) => Err(anyhow!(docker_message(&e)))
+                .with_context(|| format!("removing container `{name}`")),
+        }
+    }
+
+    /// The full `docker inspect` document of a container.
+    pub async fn inspect_container_json(&self, name: &str) -> Result<serde_json::Value> {
+        let info = self
+            .docker
+            .inspect_container(name, None)
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("inspecting container `{name}`"))?;
+        serde_json::to_value(info).context("encoding the inspect document")
+    }
+
+    /// Runs a command inside a running container and collects its output.
+    pub async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| (*s).to_string()).collect::<Vec<_>>()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("running `{}` in `{container}`", cmd.join(" ")))?;
+        let started = self
+            .docker
+            .start_exec(&created.id, Some(StartExecOptions::default()))
+            .await
+            .with_context(|| format!("running `{}` in `{container}`", cmd.join(" ")))?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = started {
+            while let Some(chunk) = output.try_next().await.with_context(|| {
+                format!("reading the output of `{}` in `{container}`", cmd.join(" "))
+            })? {
+                match chunk {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.extend_from_slice(&message);
+                    }
+                    other => stdout.extend_from_slice(&other.into_bytes()),
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .context("reading an exec's exit code")?;
+        Ok(ExecOutput {
+            code: inspect.exit_code.unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// The last `tail` lines (`all` for everything) of a container's output.
+    pub async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(tail)
+            .timestamps(timestamps)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .with_context(|| format!("reading the logs of `{container}`"))?;
+            out.extend_from_slice(&chunk.into_bytes());
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}

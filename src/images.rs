@@ -1,0 +1,344 @@
+//! The lab's images: build contexts rendered from the templates and the
+//! running labctl binary, built (or found up to date) in the engine.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::cli::BuildArgs;
+use crate::engine::Engine;
+use crate::labels;
+use crate::output::Progress;
+use crate::templates::{self, HaproxyContext, Server, Templates};
+
+/// The default base image.
+pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
+
+/// One of the lab's two images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The load balancer.
+    Ha,
+    /// A web app node.
+    Webapp,
+}
+
+impl Role {
+    /// Both roles.
+    pub const ALL: [Role; 2] = [Role::Ha, Role::Webapp];
+
+    /// The template directory and image short name.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Role::Ha => "ha",
+            Role::Webapp => "webapp",
+        }
+    }
+
+    /// The image's name.
+    pub fn image(self) -> &'static str {
+        match self {
+            Role::Ha => "labctl/ha:latest",
+            Role::Webapp => "labctl/webapp:latest",
+        }
+    }
+}
+
+/// A build context: a tar archive for the engine, and a digest of what is in it.
+pub struct BuildContext {
+    /// The archive.
+    pub tar: Vec<u8>,
+    /// Digest of every file's path, mode and content.
+    pub digest: String,
+}
+
+#[derive(Serialize)]
+struct DockerfileContext<'a> {
+    base: &'a str,
+}
+
+/// Renders the build context of `role` from the templates, with `binary` as
+/// `labctl` (the node side inside the image).
+pub fn build_context(
+    templates: &Templates,
+    role: Role,
+    base: &str,
+    binary: &[u8],
+) -> Result<BuildContext> {
+    let prefix = format!("{}/", role.dir());
+    let mut entries: Vec<(String, u32, Vec<u8>)> = Vec::new();
+    for file in templates
+        .files()
+        .iter()
+        .filter(|f| f.path.starts_with(&prefix))
+    {
+        let rel = &file.path[prefix.len()..];
+        if rel == "Dockerfile.tera" {
+            let text = templates::render(&file.origin, &file.text, &DockerfileContext { base })?;
+            entries.push(("Dockerfile".into(), 0o644, text.into_bytes()));
+        } else {
+            let mode = if rel.ends_with("/run") { 0o755 } else { 0o644 };
+            entries.push((rel.to_string(), mode, file.text.clone().into_bytes()));
+        }
+    }
+    entries.push(("labctl".into(), 0o755, binary.to_vec()));
+    entries.sort();
+
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, mode, data) in &entries {
+        (path, mode, data).hash(&mut hasher);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, data.as_slice())
+            .with_context(|| format!("adding `{path}` to the build context"))?;
+    }
+    let tar = builder
+        .into_inner()
+        .context("finishing the build context")?;
+    Ok(BuildContext {
+        tar,
+        digest: format!("{:016x}", hasher.finish()),
+    })
+}
+
+/// Checks the templates a user may have edited before anything is built: the
+/// HAProxy template must render with no backends and with some.
+pub fn validate_templates(templates: &Templates) -> Result<()> {
+    let file = templates
+        .get(templates::HAPROXY_TEMPLATE)
+        .context("the HAProxy template is missing")?;
+    let sample = HaproxyContext {
+        servers: vec![Server {
+            name: "s1".into(),
+            ip: "192.168.42.11".into(),
+            port: crate::naming::WEBAPP_PORT,
+        }],
+        stats_auth: String::new(),
+    };
+    for ctx in [HaproxyContext::default(), sample] {
+        templates::render(&file.origin, &file.text, &ctx)
+            .with_context(|| format!("fix `{}` and run the command again", file.origin))?;
+    }
+    Ok(())
+}
+
+/// The running binary, which becomes the images' node side. It must be
+/// static: the images have no Rust runtime libraries to offer.
+pub fn own_binary() -> Result<Vec<u8>> {
+    let path = std::env::current_exe().context("finding the labctl binary")?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
+    if has_interpreter(&bytes) {
+        bail!(
+            "`{}` is linked dynamically, so it cannot run inside the lab's images; build labctl \
+             from its repository (its .cargo/config.toml links it statically)",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Whether a 64-bit little-endian ELF file asks for a dynamic loader
+/// (has a PT_INTERP program header).
+pub fn has_interpreter(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        elf.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        elf.get(o..o + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    };
+    if elf.get(..4) != Some(b"\x7fELF".as_slice()) || elf.get(4) != Some(&2) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    (0..usize::from(phnum)).any(|i| {
+        usize::try_from(phoff)
+            .ok()
+            .and_then(|off| u32_at(off + i * usize::from(phentsize)))
+            == Some(PT_INTERP)
+    })
+}
+
+/// Finds or makes the base image and returns its name.
+async fn resolve_base(engine: &Engine, args: &BuildArgs, progress: &Progress) -> Result<String> {
+    if engine.image_labels(&args.base).await?.is_some() {
+        return Ok(args.base.clone());
+    }
+    let made = format!(
+        "{}:{}",
+        crate::base_image::MADE_REPO,
+        crate::base_image::MADE_TAG
+    );
+    if args.base == DEFAULT_BASE && engine.image_labels(&made).await?.is_some() {
+        return Ok(made);
+    }
+    progress.set(format!("pulling {}", args.base));
+    let pull_error = match engine.pull_image(&args.base).await {
+        Ok(()) => return Ok(args.base.clone()),
+        Err(e) => e,
+    };
+    if args.base != DEFAULT_BASE {
+        bail!(
+            "base image `{}` is not present and cannot be pulled ({pull_error:#}); load it \
+             (`docker load`), or leave out --base to let labctl make a Debian base",
+            args.base
+        );
+    }
+    progress.info(format!(
+        "base image {} is not present and cannot be pulled ({pull_error:#})",
+        args.base
+    ));
+    crate::base_image::make(engine, args.mirror.as_deref(), progress).await
+}
+
+/// Builds both images. Unless `always`, an image whose build context has not
+/// changed since it was built is left as it is.
+pub async fn ensure(
+    engine: &Engine,
+    templates: &Templates,
+    args: &BuildArgs,
+    always: bool,
+    progress: &Progress,
+) -> Result<()> {
+    validate_templates(templates)?;
+    let binary = own_binary()?;
+    let base = resolve_base(engine, args, progress).await?;
+    for role in Role::ALL {
+        let context = build_context(templates, role, &base, &binary)?;
+        let current = engine.image_labels(role.image()).await?;
+        let fresh = current
+            .as_ref()
+            .and_then(|l| l.get(labels::CONTEXT))
+            .is_some_and(|d| *d == context.digest);
+        if fresh && !always && !args.no_cache {
+            continue;
+        }
+        progress.info(format!(
+            "building {} from {base}{}",
+            role.image(),
+            if current.is_some() {
+                " (templates or labctl changed)"
+            } else {
+                ""
+            }
+        ));
+        let image_labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::IMAGE.to_string(), role.dir().to_string()),
+            (labels::CONTEXT.to_string(), context.digest.clone()),
+        ]);
+        let started = std::time::Instant::now();
+        engine
+            .build_image(
+                role.image(),
+                context.tar,
+                &image_labels,
+                args.no_cache,
+                |line| {
+                    progress.set(format!("{}: {}", role.dir(), line.trim()));
+                },
+            )
+            .await?;
+        progress.info(format!(
+            "built {} in {:.1} s",
+            role.image(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(tar: &[u8]) -> Vec<(String, u32)> {
+        let mut archive = tar::Archive::new(tar);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mode().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn contexts_hold_the_role_files_and_the_binary() {
+        let t = Templates::embedded();
+        let ctx = build_context(&t, Role::Ha, "base:1", b"ELF").unwrap();
+        let names = names_in(&ctx.tar);
+        assert!(names.contains(&("Dockerfile".into(), 0o644)));
+        assert!(names.contains(&("haproxy.cfg.tera".into(), 0o644)));
+        assert!(names.contains(&("services/serf/run".into(), 0o755)));
+        assert!(names.contains(&("labctl".into(), 0o755)));
+        assert!(!names.iter().any(|(n, _)| n.contains("webapp")));
+    }
+
+    #[test]
+    fn the_digest_follows_the_content() {
+        let t = Templates::embedded();
+        let a = build_context(&t, Role::Webapp, "base:1", b"one").unwrap();
+        let b = build_context(&t, Role::Webapp, "base:1", b"one").unwrap();
+        let c = build_context(&t, Role::Webapp, "base:1", b"two").unwrap();
+        let d = build_context(&t, Role::Webapp, "base:2", b"one").unwrap();
+        assert_eq!(a.digest, b.digest);
+        assert_ne!(a.digest, c.digest);
+        assert_ne!(a.digest, d.digest);
+    }
+
+    #[test]
+    fn the_dockerfile_names_the_base() {
+        let t = Templates::embedded();
+        let ctx = build_context(&t, Role::Ha, "my/base:7", b"").unwrap();
+        let mut archive = tar::Archive::new(ctx.tar.as_slice());
+        let mut text = String::new();
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("Dockerfile") {
+                std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            }
+        }
+        assert!(text.contains("FROM my/base:7\n"), "{text}");
+    }
+
+    #[test]
+    fn the_running_test_binary_is_static() {
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(
+            !has_interpreter(&exe),
+            "tests must be built with crt-static"
+        );
+        assert!(!has_interpreter(b"not an elf"));
+    }
+
+    #[test]
+    fn a_broken_haproxy_override_is_refused_before_building() {
+        let dir = std::env::temp_dir().join(format!("labctl-val-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("ha")).unwrap();
+        std::fs::write(dir.join("ha/haproxy.cfg.tera"), "global\n\n{% if %}\n").unwrap();
+        let t = Templates::load(Some(&dir)).unwrap();
+        let msg = format!("{:#}", validate_templates(&t).unwrap_err());
+        assert!(msg.contains("haproxy.cfg.tera"), "{msg}");
+        assert!(msg.contains("3:"), "{msg}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,760 @@
+//! A lab on the engine: found by its labels, started, scaled, waited for and
+//! removed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use crate::engine::{ContainerInfo, ContainerSpec, Engine, NetworkInfo};
+use crate::images::Role;
+use crate::labels;
+use crate::naming::{self, Addressing, LabNames, HA};
+use crate::node::membership::{parse_members, Member};
+use crate::output::Progress;
+use crate::stats::ServerState;
+
+/// How many containers are created or removed at once.
+const PARALLEL: usize = 8;
+/// How long a stopping web app gets to finish its requests.
+const STOP_TIMEOUT_S: i32 = 10;
+
+/// What HAProxy inside `ha` reports.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Backends {
+    /// The servers of backend `nodes`.
+    pub servers: Vec<ServerState>,
+    /// The last reconciliation error, when the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Where `up` publishes `ha`'s ports.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    /// Host address.
+    pub bind: IpAddr,
+    /// Host port for port 80 (0: any free port).
+    pub http: u16,
+    /// Host port for the stats page (0: any free port).
+    pub stats: u16,
+}
+
+/// One lab on one engine.
+pub struct Lab {
+    engine: Engine,
+    names: LabNames,
+}
+
+/// A change of the web app set, computed from what runs and what is wanted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalePlan {
+    /// Web app numbers to create.
+    pub create: Vec<u32>,
+    /// Existing web apps to start again.
+    pub start: Vec<u32>,
+    /// Web apps to remove, highest number first.
+    pub remove: Vec<u32>,
+}
+
+impl ScalePlan {
+    /// From the existing web apps (number → running?) to `1..=wanted`.
+    pub fn new(existing: &BTreeMap<u32, bool>, wanted: u32) -> Self {
+        let create = (1..=wanted).filter(|n| !existing.contains_key(n)).collect();
+        let start = existing
+            .iter()
+            .filter(|(n, running)| **n <= wanted && !**running)
+            .map(|(n, _)| *n)
+            .collect();
+        let remove = existing
+            .keys()
+            .rev()
+            .filter(|n| **n > wanted)
+            .copied()
+            .collect();
+        Self {
+            create,
+            start,
+            remove,
+        }
+    }
+
+    /// Whether nothing needs to change.
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.start.is_empty() && self.remove.is_empty()
+    }
+}
+
+impl Lab {
+    /// The lab called `names` on `engine`.
+    pub fn new(engine: Engine, names: LabNames) -> Self {
+        Self { engine, names }
+    }
+
+    /// The lab's names.
+    pub fn names(&self) -> &LabNames {
+        &self.names
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The lab's containers, `ha` first, then web apps by number.
+    pub async fn containers(&self) -> Result<Vec<ContainerInfo>> {
+        let mut list = self
+            .engine
+            .containers_with_label(labels::LAB, self.names.lab())
+            .await?;
+        list.sort_by_key(|c| node_order(c.labels.get(labels::NODE).map_or("", String::as_str)));
+        Ok(list)
+    }
+
+    /// The lab's network, if it exists and is the lab's.
+    async fn own_network(&self) -> Result<Option<NetworkInfo>> {
+        let name = self.names.network();
+        match self.engine.network(&name).await? {
+            None => Ok(None),
+            Some(n) if n.labels.get(labels::LAB).map(String::as_str) == Some(self.names.lab()) => {
+                Ok(Some(n))
+            }
+            Some(_) => bail!(
+                "a network named `{name}` exists that labctl did not create; remove it \
+                 (`docker network rm {name}`) or run another lab with `--lab NAME`"
+            ),
+        }
+    }
+
+    fn addressing(network: &NetworkInfo) -> Result<Addressing> {
+        let subnet = network
+            .subnets
+            .first()
+            .with_context(|| format!("network `{}` has no IPv4 subnet", network.name))?;
+        Addressing::new(*subnet)
+    }
+
+    /// The container of `node`, which must be one of the lab's.
+    pub async fn node(&self, node: &str) -> Result<ContainerInfo> {
+        let all = self.containers().await?;
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(node))
+        {
+            return Ok(c.clone());
+        }
+        let known: Vec<&str> = all
+            .iter()
+            .filter_map(|c| c.labels.get(labels::NODE).map(String::as_str))
+            .collect();
+        if known.is_empty() {
+            bail!(
+                "lab `{}` is not up; start it with `labctl up`",
+                self.names.lab()
+            );
+        }
+        bail!(
+            "no node `{node}` in lab `{}`; its nodes are: {}",
+            self.names.lab(),
+            known.join(", ")
+        )
+    }
+
+    /// Refuses names that belong to a container labctl did not create for
+    /// this lab.
+    async fn check_names_free(&self, nodes: &[String]) -> Result<()> {
+        for node in nodes {
+            let name = self.names.container(node);
+            if let Some(c) = self.engine.container_named(&name).await? {
+                if c.labels.get(labels::LAB).map(String::as_str) != Some(self.names.lab()) {
+                    bail!(
+                        "a container named `{name}` exists that is not part of lab `{}`; \
+                         labctl leaves it alone: remove or rename it (`docker rm -f {name}`), \
+                         or run the lab under another name with `--lab NAME`",
+                        self.names.lab()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn labels_for(&self, node: &str, role: Role) -> HashMap<String, String> {
+        HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::LAB.to_string(), self.names.lab().to_string()),
+            (labels::NODE.to_string(), node.to_string()),
+            (
+                labels::ROLE.to_string(),
+                match role {
+                    Role::Ha => "balancer",
+                    Role::Webapp => "backend",
+                }
+                .to_string(),
+            ),
+        ])
+    }
+
+    /// Starts the lab: network, `ha`, then `webapps` web apps. Everything
+    /// that can be refused is checked before anything is created.
+    pub async fn up(
+        &self,
+        subnet: Option<Ipv4Net>,
+        publish: &Publish,
+        webapps: u32,
+        progress: &Progress,
+    ) -> Result<()> {
+        let network = self.own_network().await?;
+        let network = match network {
+            Some(n) => {
+                if let (Some(wanted), Some(have)) = (subnet, n.subnets.first()) {
+                    if wanted.trunc() != *have {
+                        bail!(
+                            "lab `{}` already runs on subnet {have}; run `labctl down` first to move it to {wanted}",
+                            self.names.lab()
+                        );
+                    }
+                }
+                n
+            }
+            None => self.create_network(subnet, publish, progress).await?,
+        };
+        let addressing = Self::addressing(&network)?;
+        if webapps > addressing.capacity() {
+            bail!(
+                "subnet {} holds at most {} web apps, not {webapps}",
+                addressing.subnet(),
+                addressing.capacity()
+            );
+        }
+        let existing = self.containers().await?;
+        let ha = existing
+            .iter()
+            .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(HA));
+        match ha {
+            Some(c) if c.state == "running" => {}
+            Some(c) => {
+                progress.info(format!("starting {}", c.name));
+                self.engine.start_container(&c.name).await?;
+            }
+            None => {
+                self.check_names_free(&[HA.to_string()]).await?;
+                check_port_free(publish.bind, publish.http, "--http-port")?;
+                check_port_free(publish.bind, publish.stats, "--stats-port")?;
+                // A new `ha` joins the web apps that already run, so that a
+                // replaced balancer finds its cluster at once.
+                let running: Vec<String> = existing
+                    .iter()
+                    .filter(|c| c.state == "running")
+                    .filter_map(|c| c.addresses.get(&network.name))
+                    .map(ToString::to_string)
+                    .collect();
+                let mut env = vec![
+                    format!("NODE_NAME={HA}"),
+                    format!("LAB={}", self.names.lab()),
+                ];
+                if !running.is_empty() {
+                    env.push(format!("SERF_JOIN={}", running.join(" ")));
+                }
+                let spec = ContainerSpec {
+                    name: self.names.container(HA),
+                    hostname: HA.to_string(),
+                    image: Role::Ha.image().to_string(),
+                    env,
+                    labels: self.labels_for(HA, Role::Ha),
+                    network: network.name.clone(),
+                    ip: addressing.ha(),
+                    aliases: vec![HA.to_string()],
+                    publish: vec![
+                        (80, publish.bind.to_string(), publish.http),
+                        (1936, publish.bind.to_string(), publish.stats),
+                    ],
+                };
+                progress.info(format!("starting {} at {}", spec.name, spec.ip));
+                self.create_and_start(&spec).await?;
+            }
+        }
+        self.apply_scale(webapps, &network, addressing, progress)
+            .await
+    }
+
+    async fn create_network(
+        &self,
+        subnet: Option<Ipv4Net>,
+        publish: &Publish,
+        progress: &Progress,
+    ) -> Result<NetworkInfo> {
+        let all = self.engine.networks().await?;
+        let subnet = match subnet {
+            Some(s) => s.trunc(),
+            None if self.names.is_default() => {
+                naming::DEFAULT_SUBNET.parse().context("default subnet")?
+            }
+            None => {
+                let taken: Vec<Ipv4Net> = all.iter().flat_map(|n| n.subnets.clone()).collect();
+                naming::free_subnet(&taken).context(
+                    "no free 192.168.x.0/24 subnet is left for this lab; name one with --subnet",
+                )?
+            }
+        };
+        let addressing = Addressing::new(subnet)?;
+        if let Some(other) = all
+            .iter()
+            .find(|n| n.subnets.iter().any(|s| naming::overlaps(*s, subnet)))
+        {
+            bail!(
+                "subnet {subnet} overlaps network `{}` ({}); choose another with --subnet",
+                other.name,
+                other
+                    .subnets
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let name = self.names.network();
+        let labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::LAB.to_string(), self.names.lab().to_string()),
+            (labels::BIND.to_string(), publish.bind.to_string()),
+        ]);
+        progress.info(format!("creating network {name} ({subnet})"));
+        self.engine
+            .create_network(&name, subnet, addressing.gateway(), &labels)
+            .await?;
+        Ok(NetworkInfo {
+            name,
+            labels,
+            subnets: vec![subnet],
+        })
+    }
+
+    async fn create_and_start(&self, spec: &ContainerSpec) -> Result<()> {
+        self.engine.create_container(spec).await?;
+        if let Err(e) = self.engine.start_container(&spec.name).await {
+            // No half-made node: a container that cannot start is removed.
+            let _ = self.engine.remove_container(&spec.name).await;
+            let msg = format!("{e:#}");
+            if msg.contains("port is already allocated") || msg.contains("address already in use") {
+                return Err(e.context(
+                    "a host port of the lab is taken; choose others with --http-port and --stats-port",
+                ));
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Scales the web apps to `wanted` (the lab must be up).
+    pub async fn scale(&self, wanted: u32, progress: &Progress) -> Result<()> {
+        let network = self.own_network().await?.with_context(|| {
+            format!(
+                "lab `{}` is not up; start it with `labctl up`",
+                self.names.lab()
+            )
+        })?;
+        let addressing = Self::addressing(&network)?;
+        if wanted > addressing.capacity() {
+            bail!(
+                "subnet {} holds at most {} web apps, not {wanted}",
+                addressing.subnet(),
+                addressing.capacity()
+            );
+        }
+        self.node(HA).await?;
+        self.apply_scale(wanted, &network, addressing, progress)
+            .await
+    }
+
+    async fn webapps(&self) -> Result<BTreeMap<u32, ContainerInfo>> {
+        Ok(self
+            .containers()
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                let n = naming::webapp_number(c.labels.get(labels::NODE)?)?;
+                Some((n, c))
+            })
+            .collect())
+    }
+
+    /// Creates and starts the missing web apps, and makes the extra ones
+    /// leave the cluster. Removal of those waits for [`Lab::finish_scale`].
+    async fn apply_scale(
+        &self,
+        wanted: u32,
+        network: &NetworkInfo,
+        addressing: Addressing,
+        progress: &Progress,
+    ) -> Result<()> {
+        let existing = self.webapps().await?;
+        let running: BTreeMap<u32, bool> = existing
+            .iter()
+            .map(|(n, c)| (*n, c.state == "running"))
+            .collect();
+        let plan = ScalePlan::new(&running, wanted);
+        let new_nodes: Vec<String> = plan
+            .create
+            .iter()
+            .map(|n| naming::webapp_name(*n))
+            .collect();
+        self.check_names_free(&new_nodes).await?;
+
+        let ha_ip = addressing.ha();
+        let mut used: HashSet<Ipv4Addr> = self
+            .engine
+            .containers_with_label(labels::LAB, self.names.lab())
+            .await?
+            .iter()
+            .filter_map(|c| c.addresses.get(&network.name).copied())
+            .collect();
+        used.insert(addressing.gateway());
+        used.insert(ha_ip);
+        let mut specs = Vec::new();
+        for n in &plan.create {
+            let node = naming::webapp_name(*n);
+            let ip = addressing.webapp(*n, &used).with_context(|| {
+                format!(
+                    "subnet {} has no free address for `{node}`",
+                    addressing.subnet()
+                )
+            })?;
+            used.insert(ip);
+            specs.push(ContainerSpec {
+                name: self.names.container(&node),
+                hostname: node.clone(),
+                image: Role::Webapp.image().to_string(),
+                env: vec![
+                    format!("NODE_NAME={node}"),
+                    format!("NODE_IP={ip}"),
+                    format!("SERF_JOIN={ha_ip}"),
+                    format!("TAG={}", self.names.lab()),
+                    format!("LAB={}", self.names.lab()),
+                ],
+                labels: self.labels_for(&node, Role::Webapp),
+                network: network.name.clone(),
+                ip,
+                aliases: vec![node],
+                publish: Vec::new(),
+            });
+        }
+        if !specs.is_empty() {
+            progress.info(format!(
+                "starting {}",
+                specs
+                    .iter()
+                    .map(|s| format!("{} at {}", s.name, s.ip))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        stream::iter(specs.iter().map(|s| self.create_and_start(s)))
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for n in &plan.start {
+            let name = &existing[n].name;
+            progress.info(format!("starting {name}"));
+            self.engine.start_container(name).await?;
+        }
+        if !plan.remove.is_empty() {
+            let names: Vec<String> = plan
+                .remove
+                .iter()
+                .map(|n| existing[n].name.clone())
+                .collect();
+            progress.info(format!(
+                "removing {} (leaving the cluster first)",
+                names.join(", ")
+            ));
+            stream::iter(plan.remove.iter().map(|n| self.leave(&existing[n])))
+                .buffer_unordered(PARALLEL)
+                .collect::<Vec<()>>()
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Makes a web app leave the cluster gracefully: its Serf agent is taken
+    /// down by the supervisor, and leaves on SIGTERM. Best effort: a web app
+    /// that is not running has nothing to leave.
+    async fn leave(&self, c: &ContainerInfo) {
+        if c.state == "running" {
+            let _ = self
+                .engine
+                .exec(&c.name, &["s6-svc", "-d", "/etc/s6/services/serf"])
+                .await;
+        }
+    }
+
+    /// Removes the web apps numbered above `wanted` once HAProxy no longer
+    /// sends them traffic.
+    pub async fn finish_scale(&self, wanted: u32, progress: &Progress) -> Result<()> {
+        let extra: Vec<ContainerInfo> = self
+            .webapps()
+            .await?
+            .into_iter()
+            .filter(|(n, _)| *n > wanted)
+            .map(|(_, c)| c)
+            .collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        stream::iter(extra.iter().map(|c| async {
+            self.engine.stop_container(&c.name, STOP_TIMEOUT_S).await?;
+            self.engine.remove_container(&c.name).await
+        }))
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<()>>()
+        .await?;
+        progress.info(format!(
+            "removed {}",
+            extra
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        Ok(())
+    }
+
+    /// HAProxy's view of the backends, read inside `ha`.
+    pub async fn backends(&self) -> Result<Backends> {
+        let ha = self.names.container(HA);
+        let out = self
+            .engine
+            .exec(&ha, &["labctl", "node", "backends"])
+            .await?
+            .success("reading HAProxy's state in `ha`")?;
+        serde_json::from_str(out.stdout.trim()).context("reading HAProxy's state from `ha`")
+    }
+
+    /// Serf's member list, as `ha`'s agent sees it.
+    pub async fn members(&self) -> Result<Vec<Member>> {
+        let ha = self.names.container(HA);
+        let out = self
+            .engine
+            .exec(&ha, &["serf", "members", "-format", "json"])
+            .await?
+            .success("reading Serf's members in `ha`")?;
+        parse_members(&out.stdout)
+    }
+
+    /// Waits until HAProxy serves exactly web apps `1..=wanted`, all UP.
+    pub async fn wait_converged(
+        &self,
+        wanted: u32,
+        timeout: Duration,
+        progress: &Progress,
+    ) -> Result<Duration> {
+        let expected: Vec<String> = (1..=wanted).map(naming::webapp_name).collect();
+        let started = Instant::now();
+        let mut last = Backends::default();
+        let mut last_err = None;
+        while started.elapsed() < timeout {
+            match self.backends().await {
+                Ok(b) => {
+                    if converged(&b.servers, &expected) {
+                        return Ok(started.elapsed());
+                    }
+                    let up = b.servers.iter().filter(|s| s.is_up()).count();
+                    progress.set(format!(
+                        "waiting for HAProxy to serve {} web app(s): {up} UP, {} listed",
+                        expected.len(),
+                        b.servers.len()
+                    ));
+                    last = b;
+                    last_err = None;
+                }
+                Err(e) => {
+                    progress.set(format!("waiting for `ha` to answer: {e:#}"));
+                    last_err = Some(e);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        Err(self
+            .explain_timeout(&expected, &last, last_err, timeout)
+            .await)
+    }
+
+    /// Says which node is not ready and why, with its last logs.
+    async fn explain_timeout(
+        &self,
+        expected: &[String],
+        last: &Backends,
+        err: Option<anyhow::Error>,
+        timeout: Duration,
+    ) -> anyhow::Error {
+        let mut lines = vec![format!(
+            "lab `{}` did not converge within {} s",
+            self.names.lab(),
+            timeout.as_secs()
+        )];
+        if let Some(e) = err {
+            lines.push(format!("`ha` did not answer: {e:#}"));
+            let logs = self
+                .engine
+                .logs(&self.names.container(HA), "10", false)
+                .await
+                .unwrap_or_default();
+            lines.push(format!("last logs of `ha`:\n{}", indent(&logs)));
+        }
+        for node in expected {
+            let state = last.servers.iter().find(|s| &s.name == node);
+            if state.is_some_and(ServerState::is_up) {
+                continue;
+            }
+            lines.push(match state {
+                Some(s) => format!("`{node}` is {} in HAProxy", s.status),
+                None => {
+                    format!("`{node}` is not in HAProxy's configuration (not a Serf member yet?)")
+                }
+            });
+            let logs = self
+                .engine
+                .logs(&self.names.container(node), "8", false)
+                .await
+                .unwrap_or_else(|e| format!("{e:#}"));
+            lines.push(format!("last logs of `{node}`:\n{}", indent(&logs)));
+        }
+        for s in &last.servers {
+            if !expected.contains(&s.name) {
+                lines.push(format!("`{}` is still in HAProxy's configuration", s.name));
+            }
+        }
+        if let Some(e) = &last.last_error {
+            lines.push(format!("last reconciliation error in `ha`: {}", e.trim()));
+        }
+        lines.push(
+            "`labctl status` shows the lab's state; run the command again to keep waiting".into(),
+        );
+        anyhow::anyhow!(lines.join("\n"))
+    }
+
+    /// Removes every container and the network of the lab. Returns the
+    /// names removed.
+    pub async fn down(&self, progress: &Progress) -> Result<Vec<String>> {
+        let containers = self.containers().await?;
+        let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
+        if !names.is_empty() {
+            progress.set(format!("removing {}", names.join(", ")));
+        }
+        stream::iter(names.iter().map(|n| self.engine.remove_container(n)))
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await?;
+        let mut removed = names;
+        if let Some(n) = self.own_network().await? {
+            self.engine.remove_network(&n.name).await?;
+            removed.push(format!("network {}", n.name));
+        }
+        Ok(removed)
+    }
+}
+
+/// Whether HAProxy serves exactly `expected`, every one UP.
+pub fn converged(servers: &[ServerState], expected: &[String]) -> bool {
+    servers.len() == expected.len()
+        && expected
+            .iter()
+            .all(|e| servers.iter().any(|s| &s.name == e && s.is_up()))
+}
+
+fn node_order(node: &str) -> (u32, u32) {
+    match naming::webapp_number(node) {
+        Some(n) => (1, n),
+        None => (if node == HA { 0 } else { 2 }, 0),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Fails when a host port is taken, naming the option that changes it.
+fn check_port_free(bind: IpAddr, port: u16, option: &str) -> Result<()> {
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((bind, port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {port} on {bind} is already in use; choose another with {option} (or free it)"
+        ),
+        // Other errors (e.g. an address of another host) are the engine's to report.
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(name: &str, status: &str) -> ServerState {
+        ServerState {
+            name: name.into(),
+            status: status.into(),
+            addr: String::new(),
+            total: 0,
+        }
+    }
+
+    #[test]
+    fn plan_scale_up_and_down() {
+        let existing: BTreeMap<u32, bool> = [(1, true), (2, false), (3, true), (5, true)].into();
+        let up = ScalePlan::new(&existing, 6);
+        assert_eq!(up.create, [4, 6]);
+        assert_eq!(up.start, [2]);
+        assert!(up.remove.is_empty());
+        let down = ScalePlan::new(&existing, 1);
+        assert!(down.create.is_empty());
+        assert!(down.start.is_empty());
+        assert_eq!(down.remove, [5, 3, 2]);
+        assert!(ScalePlan::new(&[(1, true), (2, true)].into(), 2).is_empty());
+        assert_eq!(
+            ScalePlan::new(&BTreeMap::new(), 0),
+            ScalePlan {
+                create: vec![],
+                start: vec![],
+                remove: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn convergence_needs_exactly_the_expected_servers_up() {
+        let want = vec!["s1".to_string(), "s2".to_string()];
+        assert!(converged(&[state("s1", "UP"), state("s2", "UP")], &want));
+        assert!(!converged(&[state("s1", "UP"), state("s2", "DOWN")], &want));
+        assert!(!converged(&[state("s1", "UP")], &want));
+        assert!(!converged(
+            &[state("s1", "UP"), state("s2", "UP"), state("s3", "UP")],
+            &want
+        ));
+        assert!(converged(&[], &[]));
+    }
+
+    #[test]
+    fn nodes_sort_ha_first_then_by_number() {
+        let mut nodes = vec!["s10", "s2", "ha", "s1"];
+        nodes.sort_by_key(|n| node_order(n));
+        assert_eq!(nodes, ["ha", "s1", "s2", "s10"]);
+    }
+
+    #[test]
+    fn a_taken_port_names_the_option() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let err = check_port_free("127.0.0.1".parse().unwrap(), port, "--http-port").unwrap_err();
+        assert!(err.to_string().contains("--http-port"), "{err}");
+        assert!(check_port_free("127.0.0.1".parse().unwrap(), 0, "--http-port").is_ok());
+    }
+}

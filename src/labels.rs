@@ -1,0 +1,16 @@
+//! The label keys that mark what labctl created: labels are the lab's state.
+
+/// Every resource labctl creates carries this label, set to `true`.
+pub const MANAGED: &str = "io.labctl.managed";
+/// The lab a container or network belongs to.
+pub const LAB: &str = "io.labctl.lab";
+/// A container's node name inside its lab (`ha`, `s1`, …).
+pub const NODE: &str = "io.labctl.node";
+/// A container's role: `balancer` or `backend`.
+pub const ROLE: &str = "io.labctl.role";
+/// On images: which image of the lab this is (`ha`, `webapp`, `base`).
+pub const IMAGE: &str = "io.labctl.image";
+/// On images: a digest of the build context, to tell a stale image.
+pub const CONTEXT: &str = "io.labctl.context";
+/// On networks: the host address the lab publishes its ports on.
+pub const BIND: &str = "io.labctl.bind";

@@ -1,0 +1,66 @@
+//! labctl: builds, runs, scales and inspects the "Docker and dynamic scaling"
+//! lab on a Docker Engine, and is the node side inside the lab's containers.
+
+pub mod base_image;
+pub mod cli;
+pub mod cmd;
+pub mod engine;
+pub mod images;
+pub mod lab;
+pub mod labels;
+pub mod naming;
+pub mod node;
+pub mod output;
+pub mod stats;
+pub mod templates;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use cli::{Cli, Command, NodeCommand};
+
+/// Exit code of a command cut short by Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Node(node) = cli.command {
+        return run_node(node);
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        tokio::select! {
+            result = cmd::run(cli) => result,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!(
+                    "interrupted: what was started keeps running; run the same command again to \
+                     converge, or `labctl down` to remove the lab"
+                );
+                Ok(ExitCode::from(EXIT_INTERRUPTED))
+            }
+        }
+    })
+}
+
+fn run_node(command: NodeCommand) -> Result<ExitCode> {
+    match command {
+        NodeCommand::OnEvent => node::on_event()?,
+        NodeCommand::Watch { interval_ms } => {
+            node::watch(Duration::from_millis(interval_ms.max(50)))?
+        }
+        NodeCommand::RenderConfig { if_missing } => node::render_config(if_missing)?,
+        NodeCommand::Backends => node::print_backends()?,
+        NodeCommand::Stat => node::print_stat()?,
+        NodeCommand::Webapp { port } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(node::webapp::serve(port, node::webapp_identity()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

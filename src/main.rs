@@ -1,0 +1,16 @@
+//! labctl's entry point: parse the command line, run, report.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = labctl::cli::Cli::parse();
+    match labctl::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

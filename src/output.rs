@@ -1,0 +1,60 @@
+//! What the user sees while labctl works: progress on stderr (animated only
+//! on a terminal, silent with `--quiet`), results on stdout.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Progress reporting for one command.
+pub struct Progress {
+    spinner: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl Progress {
+    /// A spinner on a terminal, plain lines otherwise, nothing when `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Self { spinner, quiet }
+    }
+
+    /// What is going on now (shown on a terminal only; it changes often).
+    pub fn set(&self, msg: impl Into<String>) {
+        if let Some(s) = &self.spinner {
+            s.set_message(msg.into());
+        }
+    }
+
+    /// A line that stays: a step begun or done.
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if self.quiet {
+            return;
+        }
+        match &self.spinner {
+            Some(s) => s.println(msg.as_ref()),
+            None => eprintln!("{}", msg.as_ref()),
+        }
+    }
+
+    /// Removes the spinner.
+    pub fn finish(&self) {
+        if let Some(s) = &self.spinner {
+            s.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

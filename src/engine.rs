@@ -49,6 +49,8 @@ pub struct ContainerInfo {
     pub name: String,
     /// The image it runs.
     pub image: String,
+    /// The id of that image.
+    pub image_id: String,
     /// Its labels.
     pub labels: HashMap<String, String>,
     /// `running`, `exited`, `created`, …
@@ -182,6 +184,16 @@ impl Engine {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e).with_context(|| format!("inspecting image `{image}`")),
         }
+    }
+
+    /// The id of a local image.
+    pub async fn image_id(&self, image: &str) -> Result<String> {
+        let info = self
+            .docker
+            .inspect_image(image)
+            .await
+            .with_context(|| format!("inspecting image `{image}`"))?;
+        Ok(info.id.unwrap_or_default())
     }
 
     /// The size in bytes of a local image.
@@ -418,6 +430,7 @@ impl Engine {
                         .trim_start_matches('/')
                         .to_string(),
                     image: c.image.unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
                     labels: c.labels.unwrap_or_default(),
                     state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                     status: c.status.unwrap_or_default(),

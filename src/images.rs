@@ -328,6 +328,9 @@ mod tests {
             "tests must be built with crt-static"
         );
         assert!(!has_interpreter(b"not an elf"));
+        // A dynamically linked program of the host is told apart.
+        let ls = std::fs::read("/bin/ls").unwrap();
+        assert!(has_interpreter(&ls));
     }
 
     #[test]

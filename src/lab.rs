@@ -99,6 +99,21 @@ impl Lab {
         &self.names
     }
 
+    /// The lab's containers that run an older image than the current one.
+    pub async fn outdated(&self) -> Result<Vec<String>> {
+        let mut current = HashMap::new();
+        for role in Role::ALL {
+            current.insert(role.image().to_string(), self.engine.image_id(role.image()).await?);
+        }
+        Ok(self
+            .containers()
+            .await?
+            .into_iter()
+            .filter(|c| current.get(&c.image).is_some_and(|id| *id != c.image_id))
+            .map(|c| c.name)
+            .collect())
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -208,6 +223,18 @@ impl Lab {
         progress: &Progress,
     ) -> Result<()> {
         let network = self.own_network().await?;
+        let existing = self.containers().await?;
+        let has_ha = existing
+            .iter()
+            .any(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(HA));
+        // Everything that can be refused is refused before anything changes.
+        let mut wanted_nodes: Vec<String> = (1..=webapps).map(naming::webapp_name).collect();
+        wanted_nodes.push(HA.to_string());
+        self.check_names_free(&wanted_nodes).await?;
+        if !has_ha {
+            check_port_free(publish.bind, publish.http, "--http-port")?;
+            check_port_free(publish.bind, publish.stats, "--stats-port")?;
+        }
         let network = match network {
             Some(n) => {
                 if let (Some(wanted), Some(have)) = (subnet, n.subnets.first()) {
@@ -220,7 +247,10 @@ impl Lab {
                 }
                 n
             }
-            None => self.create_network(subnet, publish, progress).await?,
+            None => {
+                self.create_network(subnet, webapps, publish, progress)
+                    .await?
+            }
         };
         let addressing = Self::addressing(&network)?;
         if webapps > addressing.capacity() {
@@ -241,9 +271,6 @@ impl Lab {
                 self.engine.start_container(&c.name).await?;
             }
             None => {
-                self.check_names_free(&[HA.to_string()]).await?;
-                check_port_free(publish.bind, publish.http, "--http-port")?;
-                check_port_free(publish.bind, publish.stats, "--stats-port")?;
                 // A new `ha` joins the web apps that already run, so that a
                 // replaced balancer finds its cluster at once.
                 let running: Vec<String> = existing
@@ -284,6 +311,7 @@ impl Lab {
     async fn create_network(
         &self,
         subnet: Option<Ipv4Net>,
+        webapps: u32,
         publish: &Publish,
         progress: &Progress,
     ) -> Result<NetworkInfo> {
@@ -301,6 +329,12 @@ impl Lab {
             }
         };
         let addressing = Addressing::new(subnet)?;
+        if webapps > addressing.capacity() {
+            bail!(
+                "subnet {subnet} holds at most {} web apps, not {webapps}",
+                addressing.capacity()
+            );
+        }
         if let Some(other) = all
             .iter()
             .find(|n| n.subnets.iter().any(|s| naming::overlaps(*s, subnet)))
@@ -657,12 +691,13 @@ impl Lab {
     }
 }
 
-/// Whether HAProxy serves exactly `expected`, every one UP.
+/// Whether HAProxy serves exactly `expected`, every one UP with a passed
+/// health check.
 pub fn converged(servers: &[ServerState], expected: &[String]) -> bool {
     servers.len() == expected.len()
         && expected
             .iter()
-            .all(|e| servers.iter().any(|s| &s.name == e && s.is_up()))
+            .all(|e| servers.iter().any(|s| &s.name == e && s.is_verified_up()))
 }
 
 fn node_order(node: &str) -> (u32, u32) {
@@ -704,6 +739,7 @@ mod tests {
             status: status.into(),
             addr: String::new(),
             total: 0,
+            check: "L7OK".into(),
         }
     }
 
@@ -740,6 +776,8 @@ mod tests {
             &want
         ));
         assert!(converged(&[], &[]));
+        let unchecked = ServerState { check: "INI".into(), ..state("s2", "UP") };
+        assert!(!converged(&[state("s1", "UP"), unchecked], &want));
     }
 
     #[test]

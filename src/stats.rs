@@ -13,12 +13,21 @@ pub struct ServerState {
     pub addr: String,
     /// Sessions (requests) served so far.
     pub total: u64,
+    /// The last health check's result (`L7OK`, `L4CON`, `INI`, …).
+    #[serde(default)]
+    pub check: String,
 }
 
 impl ServerState {
     /// Whether HAProxy sends traffic to it.
     pub fn is_up(&self) -> bool {
         self.status == "UP" || self.status.starts_with("UP ")
+    }
+
+    /// Whether it is UP and a health check has really passed: HAProxy counts
+    /// a server it has just learned of as UP before checking it.
+    pub fn is_verified_up(&self) -> bool {
+        self.is_up() && self.check.trim_start_matches("* ").starts_with("L7OK")
     }
 }
 
@@ -35,6 +44,7 @@ pub fn servers(csv: &str, backend: &str) -> Vec<ServerState> {
     };
     let addr = col("addr");
     let stot = col("stot");
+    let check = col("check_status");
     lines
         .map(|l| l.split(',').collect::<Vec<_>>())
         .filter(|f| f.get(px) == Some(&backend))
@@ -48,6 +58,7 @@ pub fn servers(csv: &str, backend: &str) -> Vec<ServerState> {
                     .and_then(|i| f.get(i))
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
+                check: check.and_then(|i| f.get(i)).unwrap_or(&"").to_string(),
             })
         })
         .collect()
@@ -70,7 +81,8 @@ nodes,BACKEND,0,0,0,0,998,0,0,0,0,0,,0,0,0,0,UP,2,2,0,,0,3,0,,1,4,0,,0,,1,0,,0,,
         let s = servers(CSV, "nodes");
         let names: Vec<_> = s.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["s1", "s2"]);
-        assert!(s.iter().all(ServerState::is_up));
+        assert!(s.iter().all(ServerState::is_verified_up));
+        assert_eq!(s[0].check, "L7OK");
         assert_eq!(s[0].addr, "192.168.42.11:3000");
         assert_eq!(s[1].addr, "192.168.42.22:3000");
         assert!(servers(CSV, "other").is_empty());
@@ -92,7 +104,9 @@ nodes,BACKEND,0,0,0,0,998,0,0,0,0,0,,0,0,0,0,UP,2,2,0,,0,3,0,,1,4,0,,0,,1,0,,0,,
             status: "UP 1/2".into(),
             addr: String::new(),
             total: 0,
+            check: "INI".into(),
         };
         assert!(s.is_up());
+        assert!(!s.is_verified_up(), "not checked yet");
     }
 }

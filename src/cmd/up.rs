@@ -32,5 +32,13 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     super::scale::converge(ctx, args.webapps, &args.wait).await?;
     ctx.progress.finish();
     super::ps::print_endpoints(ctx).await?;
+    let outdated = ctx.lab.outdated().await?;
+    if !outdated.is_empty() {
+        eprintln!(
+            "note: {} run(s) an older image than the one just built; `labctl down` then \
+             `labctl up` starts them on the new one",
+            outdated.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,251 @@
+//! Fixtures for the integration tests: the real labctl binary, the real
+//! Docker Engine, a lab per test with a unique name, removed even when the
+//! test fails.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_labctl");
+
+/// Runs labctl with arguments; `LABCTL_*` from the caller's environment is
+/// left out so that tests see the defaults.
+pub fn labctl(args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LABCTL_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args).output().expect("running labctl")
+}
+
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs labctl and fails the test unless it succeeds; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = labctl(args);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "labctl {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status.code()
+    );
+    stdout
+}
+
+/// Builds the images once per test process. Docker must be there: the
+/// tests fail, never skip, without it.
+pub fn images() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        ok(&["build", "--quiet"]);
+    });
+}
+
+/// A lab that exists for one test.
+pub struct TestLab {
+    pub name: String,
+}
+
+impl TestLab {
+    /// A new, unique lab name; nothing is started yet.
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        images();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}{}-{tag}", std::process::id() % 100_000, n);
+        assert!(name.len() <= 24, "lab name too long: {name}");
+        Self { name }
+    }
+
+    /// labctl with `--lab` and `--quiet`; must succeed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let mut all = vec!["--lab", &self.name, "--quiet"];
+        all.extend_from_slice(args);
+        ok(&all)
+    }
+
+    /// labctl with `--lab`; may fail.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--lab", &self.name, "--quiet"];
+        all.extend_from_slice(args);
+        labctl(&all)
+    }
+
+    pub fn container(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+
+    pub fn network(&self) -> String {
+        format!("{}-heig", self.name)
+    }
+
+    /// `labctl ps --format json`.
+    pub fn ps(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["ps", "--format", "json"])).expect("ps json")
+    }
+
+    /// `labctl status --format json`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--format", "json"])).expect("status json")
+    }
+
+    /// The host port `ha`'s container port is published on.
+    pub fn host_port(&self, container_port: u16) -> u16 {
+        let suffix = format!("->{container_port}/tcp");
+        self.ps()
+            .iter()
+            .filter(|r| r["node"] == "ha")
+            .flat_map(|r| r["ports"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p.as_str().map(String::from))
+            .find_map(|p| {
+                let host = p.strip_suffix(&suffix)?;
+                host.rsplit(':').next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("ha publishes no port {container_port}"))
+    }
+
+    /// Runs a command in a node; returns stdout.
+    pub fn exec(&self, node: &str, cmd: &[&str]) -> String {
+        let mut args = vec!["exec", node, "--"];
+        args.extend_from_slice(cmd);
+        self.ok(&args)
+    }
+
+    /// The names in `/nodes` on `ha`.
+    pub fn registry(&self) -> Vec<String> {
+        self.exec("ha", &["ls", "/nodes"])
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    }
+
+    /// The `server` lines of the running configuration on `ha`.
+    pub fn config_servers(&self) -> Vec<String> {
+        self.exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"])
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("server "))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Node → HAProxy state from `labctl status`.
+    pub fn haproxy_states(&self) -> Vec<(String, String)> {
+        self.status()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["haproxy"] != "-")
+            .map(|n| {
+                (
+                    n["node"].as_str().unwrap().to_string(),
+                    n["haproxy"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Polls `check` every 200 ms until it holds or `timeout` passes.
+    pub fn eventually(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "{what}: not true after {} s\nstatus:\n{}",
+            timeout.as_secs(),
+            text(&self.run(&["status"])).0
+        );
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let out = labctl(&["--lab", &self.name, "--quiet", "down"]);
+        if !out.status.success() {
+            eprintln!("cleanup of lab {} failed: {:?}", self.name, text(&out));
+        }
+    }
+}
+
+/// One HTTP GET on a new connection: status code and body.
+pub fn get(port: u16) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    Ok((code, body))
+}
+
+/// What a load run saw.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    pub sent: u64,
+    pub ok: u64,
+    pub failures: Vec<String>,
+}
+
+/// Sends requests through `ha` from a thread until stopped, at most
+/// `max_requests` and `max_time`.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<LoadReport>,
+}
+
+impl Load {
+    pub fn start(port: u16, max_requests: u64, max_time: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let report = Mutex::new(LoadReport::default());
+            let start = Instant::now();
+            let mut r = report.lock().unwrap();
+            while !flag.load(Ordering::Relaxed)
+                && r.sent < max_requests
+                && start.elapsed() < max_time
+            {
+                r.sent += 1;
+                match get(port) {
+                    Ok((200, _)) => r.ok += 1,
+                    Ok((code, body)) => r.failures.push(format!("HTTP {code}: {body}")),
+                    Err(e) => r.failures.push(format!("connection: {e}")),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            r.clone()
+        });
+        Self { stop, handle }
+    }
+
+    pub fn finish(self) -> LoadReport {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("load thread")
+    }
+}

@@ -1,0 +1,331 @@
+//! The lab on the real Docker Engine, with real HAProxy and real Serf.
+//! Each test runs its own lab (`--lab t…`) on its own network and ports.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, labctl, text, Load, TestLab};
+use labctl::engine::Engine;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+fn engine(rt: &tokio::runtime::Runtime) -> Engine {
+    rt.block_on(Engine::connect())
+        .expect("these tests need a running Docker Engine")
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn all_up(lab: &TestLab, nodes: &[&str]) -> bool {
+    let states = lab.haproxy_states();
+    states.len() == nodes.len()
+        && nodes
+            .iter()
+            .all(|n| states.iter().any(|(name, s)| name == n && s == "UP"))
+}
+
+#[test]
+fn up_serves_two_webapps_through_ha() {
+    let lab = TestLab::new("up");
+    lab.ok(&["up"]);
+    assert!(all_up(&lab, &["s1", "s2"]), "{:?}", lab.haproxy_states());
+    let ps = lab.ps();
+    let containers: Vec<&str> = ps.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        containers,
+        [
+            lab.container("ha"),
+            lab.container("s1"),
+            lab.container("s2")
+        ]
+    );
+    assert_eq!(lab.registry(), names(&["s1", "s2"]));
+    assert_eq!(lab.config_servers(), names(&["s1", "s2"]));
+
+    // Round robin over both web apps, each answering as the lab's app does.
+    let port = lab.host_port(80);
+    let mut hosts = Vec::new();
+    for _ in 0..4 {
+        let (code, body) = get(port).unwrap();
+        assert_eq!(code, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["hello"], "world!");
+        assert_eq!(json["sessionViews"], 1);
+        hosts.push(json["host"].as_str().unwrap().to_string());
+    }
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts, names(&["s1", "s2"]));
+
+    // The stats page answers on its own port.
+    let (code, body) = get(lab.host_port(1936)).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("nodes"), "stats page without the backend");
+
+    // `up` again changes nothing and succeeds.
+    lab.ok(&["up"]);
+    assert_eq!(lab.ps().len(), 3);
+}
+
+#[test]
+fn scale_2_5_1_keeps_nodes_and_config_in_step() {
+    let lab = TestLab::new("scale");
+    lab.ok(&["up"]);
+    lab.ok(&["scale", "webapp=5"]);
+    let five = names(&["s1", "s2", "s3", "s4", "s5"]);
+    assert_eq!(lab.registry(), five);
+    assert_eq!(lab.config_servers(), five);
+    assert!(all_up(&lab, &["s1", "s2", "s3", "s4", "s5"]));
+    assert_eq!(lab.ps().len(), 6);
+
+    lab.ok(&["scale", "webapp=1"]);
+    assert_eq!(lab.registry(), names(&["s1"]));
+    assert_eq!(lab.config_servers(), names(&["s1"]));
+    assert!(all_up(&lab, &["s1"]));
+    assert_eq!(lab.ps().len(), 2);
+
+    // The leaves were graceful: Serf saw them leave, not fail.
+    let log = lab.exec("ha", &["cat", "/var/log/serf.log"]);
+    assert!(
+        log.contains("Member leave event received from: s5"),
+        "{log}"
+    );
+    assert!(!log.contains("Member failed event"), "{log}");
+
+    // Scaling to the current size is a success that changes nothing.
+    lab.ok(&["scale", "webapp=1"]);
+}
+
+#[test]
+fn no_request_is_lost_while_scaling() {
+    let lab = TestLab::new("zero");
+    lab.ok(&["up"]);
+    let load = Load::start(lab.host_port(80), 20_000, Duration::from_secs(240));
+    for _ in 0..2 {
+        lab.ok(&["scale", "webapp=5"]);
+        lab.ok(&["scale", "webapp=2"]);
+    }
+    lab.ok(&["scale", "webapp=1"]);
+    let report = load.finish();
+    assert!(report.sent > 50, "too few requests to tell: {report:?}");
+    assert!(
+        report.failures.is_empty(),
+        "{} of {} failed: {:?}",
+        report.failures.len(),
+        report.sent,
+        &report.failures[..report.failures.len().min(5)]
+    );
+}
+
+#[test]
+fn webapps_started_before_ha_join_when_it_appears() {
+    let lab = TestLab::new("order");
+    lab.ok(&["up"]);
+    let rt = rt();
+    let engine = engine(&rt);
+    rt.block_on(async {
+        for node in ["ha", "s1", "s2"] {
+            engine
+                .stop_container(&lab.container(node), 10)
+                .await
+                .unwrap();
+        }
+        for node in ["s1", "s2"] {
+            engine.start_container(&lab.container(node)).await.unwrap();
+        }
+    });
+    // The web apps try to join an `ha` that is not there.
+    std::thread::sleep(Duration::from_secs(3));
+    let logs = lab.ok(&["logs", "s1"]);
+    assert!(
+        logs.contains("Join failed")
+            || logs.contains("failed to join")
+            || logs.contains("Failed to join"),
+        "{logs}"
+    );
+    rt.block_on(engine.start_container(&lab.container("ha")))
+        .unwrap();
+    lab.eventually(
+        "both web apps UP after ha started",
+        Duration::from_secs(30),
+        || all_up(&lab, &["s1", "s2"]),
+    );
+    assert_eq!(lab.registry(), names(&["s1", "s2"]));
+}
+
+#[test]
+fn a_replaced_ha_rebuilds_its_state_from_the_cluster() {
+    let lab = TestLab::new("harestart");
+    lab.ok(&["up", "--webapps", "3"]);
+    let rt = rt();
+    let engine = engine(&rt);
+
+    // Restarted in place.
+    rt.block_on(async {
+        engine
+            .stop_container(&lab.container("ha"), 10)
+            .await
+            .unwrap();
+        engine.start_container(&lab.container("ha")).await.unwrap();
+    });
+    lab.eventually(
+        "3 web apps UP after ha restarted",
+        Duration::from_secs(30),
+        || all_up(&lab, &["s1", "s2", "s3"]),
+    );
+
+    // Replaced by a new container: empty /nodes, empty config, fresh Serf.
+    rt.block_on(engine.remove_container(&lab.container("ha")))
+        .unwrap();
+    lab.ok(&["up", "--webapps", "3"]);
+    assert!(
+        all_up(&lab, &["s1", "s2", "s3"]),
+        "{:?}",
+        lab.haproxy_states()
+    );
+    assert_eq!(lab.registry(), names(&["s1", "s2", "s3"]));
+    let (code, _) = get(lab.host_port(80)).unwrap();
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn docker_stop_of_a_webapp_is_a_graceful_leave() {
+    let lab = TestLab::new("stop");
+    lab.ok(&["up"]);
+    let rt = rt();
+    let engine = engine(&rt);
+    rt.block_on(engine.stop_container(&lab.container("s2"), 10))
+        .unwrap();
+    lab.eventually("s2 out of HAProxy", Duration::from_secs(15), || {
+        lab.config_servers() == names(&["s1"])
+    });
+    let status = lab.status();
+    let s2 = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "s2")
+        .unwrap()
+        .clone();
+    assert_eq!(s2["serf"], "left", "{status}");
+    assert_eq!(lab.registry(), names(&["s1"]));
+    // `up` brings it back.
+    lab.ok(&["up"]);
+    assert!(all_up(&lab, &["s1", "s2"]));
+}
+
+#[test]
+fn two_labs_run_side_by_side() {
+    let a = TestLab::new("a");
+    let b = TestLab::new("b");
+    a.ok(&["up", "--webapps", "1"]);
+    b.ok(&["up", "--webapps", "2"]);
+    assert_ne!(a.host_port(80), b.host_port(80));
+    let ip_of = |lab: &TestLab| {
+        let (code, body) = get(lab.host_port(80)).unwrap();
+        assert_eq!(code, 200);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        json["ip"].as_str().unwrap().to_string()
+    };
+    let (ip_a, ip_b) = (ip_of(&a), ip_of(&b));
+    let prefix = |ip: &str| ip.rsplit_once('.').unwrap().0.to_string();
+    assert_ne!(prefix(&ip_a), prefix(&ip_b), "labs share a subnet");
+    assert_eq!(a.ps().len(), 2);
+    assert_eq!(b.ps().len(), 3);
+    // Taking one down leaves the other serving.
+    a.ok(&["down"]);
+    assert!(all_up(&b, &["s1", "s2"]));
+}
+
+#[test]
+fn down_leaves_nothing_behind() {
+    let lab = TestLab::new("down");
+    lab.ok(&["up", "--webapps", "3"]);
+    let out = lab.ok(&["down"]);
+    assert!(out.contains(&lab.network()), "{out}");
+    let rt = rt();
+    let engine = engine(&rt);
+    let left = rt
+        .block_on(engine.containers_with_label(labctl::labels::LAB, &lab.name))
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(rt
+        .block_on(engine.network(&lab.network()))
+        .unwrap()
+        .is_none());
+    // A second `down` has nothing to do and says so.
+    assert!(lab.ok(&["down"]).contains("nothing to remove"));
+}
+
+#[test]
+fn a_foreign_container_with_a_lab_name_is_refused_and_untouched() {
+    let lab = TestLab::new("foreign");
+    let rt = rt();
+    let engine = engine(&rt);
+    let foreign = lab.container("ha");
+    rt.block_on(async {
+        // Any local image will do: this container is only there to be in the way.
+        engine
+            .create_container(&labctl::engine::ContainerSpec {
+                name: foreign.clone(),
+                hostname: "foreign".into(),
+                image: "labctl/webapp:latest".into(),
+                env: vec![],
+                labels: Default::default(),
+                network: "bridge".into(),
+                ip: "0.0.0.0".parse().unwrap(),
+                aliases: vec![],
+                publish: vec![],
+            })
+            .await
+            .ok();
+    });
+    let exists = rt.block_on(engine.container_named(&foreign)).unwrap();
+    let out = lab.run(&["up"]);
+    let (_, stderr) = text(&out);
+    let still = rt.block_on(engine.container_named(&foreign)).unwrap();
+    let network = rt.block_on(engine.network(&lab.network())).unwrap();
+    rt.block_on(engine.remove_container(&foreign)).unwrap();
+    assert!(exists.is_some(), "the foreign container could not be made");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not part of lab"), "{stderr}");
+    assert!(
+        still.is_some(),
+        "labctl removed a container it did not create"
+    );
+    assert!(network.is_none(), "a refused `up` left a network behind");
+    assert!(lab.ps().is_empty());
+}
+
+#[test]
+fn unknown_nodes_and_labs_that_are_not_up_get_clear_errors() {
+    let lab = TestLab::new("errors");
+    let out = lab.run(&["scale", "webapp=3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .1
+            .contains("is not up; start it with `labctl up`"),
+        "{:?}",
+        text(&out)
+    );
+    lab.ok(&["up", "--webapps", "1"]);
+    let out = lab.run(&["logs", "s7"]);
+    assert!(text(&out).1.contains("no node `s7`"), "{:?}", text(&out));
+    let out = lab.run(&["scale", "webapp=300"]);
+    assert!(
+        text(&out).1.contains("holds at most 252 web apps"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(lab.ps().len(), 2, "a refused scale changed the lab");
+    // `exec` passes the command's exit code through.
+    let out = lab.run(&["exec", "s1", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let _ = labctl(&["--version"]);
+}

@@ -106,6 +106,10 @@ pub struct UpArgs {
     #[arg(long, env = "LABCTL_STATS_PORT")]
     pub stats_port: Option<u16>,
 
+    /// Credentials the stats page asks for, `user:pass`.
+    #[arg(long, env = "LABCTL_STATS_AUTH", value_parser = parse_stats_auth, value_name = "USER:PASS")]
+    pub stats_auth: Option<String>,
+
     #[command(flatten)]
     pub wait: WaitArgs,
 
@@ -200,6 +204,29 @@ pub enum NodeCommand {
         #[arg(long, default_value_t = crate::naming::WEBAPP_PORT)]
         port: u16,
     },
+}
+
+/// Checks `user:pass` for the stats page: it is written into HAProxy's
+/// configuration, so only characters that cannot break a line out of it.
+pub fn parse_stats_auth(s: &str) -> Result<String, String> {
+    let ok_user = |u: &str| {
+        !u.is_empty()
+            && u.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    };
+    let ok_pass = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_graphic() && !"#'\"\\".contains(c))
+    };
+    match s.split_once(':') {
+        Some((user, pass)) if ok_user(user) && ok_pass(pass) && s.len() <= 128 => Ok(s.to_string()),
+        _ => Err(
+            "expected `user:pass`: a user of letters, digits, `.`, `_`, `-` and a password of \
+             printable characters without spaces, quotes, `#` or `\\`"
+                .into(),
+        ),
+    }
 }
 
 /// Parses `webapp=N`.

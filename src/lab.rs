@@ -41,6 +41,8 @@ pub struct Publish {
     pub http: u16,
     /// Host port for the stats page (0: any free port).
     pub stats: u16,
+    /// `user:pass` the stats page asks for, if any.
+    pub stats_auth: Option<String>,
 }
 
 /// One lab on one engine.
@@ -103,7 +105,10 @@ impl Lab {
     pub async fn outdated(&self) -> Result<Vec<String>> {
         let mut current = HashMap::new();
         for role in Role::ALL {
-            current.insert(role.image().to_string(), self.engine.image_id(role.image()).await?);
+            current.insert(
+                role.image().to_string(),
+                self.engine.image_id(role.image()).await?,
+            );
         }
         Ok(self
             .containers()
@@ -247,10 +252,7 @@ impl Lab {
                 }
                 n
             }
-            None => {
-                self.create_network(subnet, webapps, publish, progress)
-                    .await?
-            }
+            None => self.create_network(subnet, webapps, progress).await?,
         };
         let addressing = Self::addressing(&network)?;
         if webapps > addressing.capacity() {
@@ -283,6 +285,10 @@ impl Lab {
                     format!("NODE_NAME={HA}"),
                     format!("LAB={}", self.names.lab()),
                 ];
+                env.extend(key_env(&network));
+                if let Some(auth) = &publish.stats_auth {
+                    env.push(format!("STATS_AUTH={auth}"));
+                }
                 if !running.is_empty() {
                     env.push(format!("SERF_JOIN={}", running.join(" ")));
                 }
@@ -312,59 +318,81 @@ impl Lab {
         &self,
         subnet: Option<Ipv4Net>,
         webapps: u32,
-        publish: &Publish,
         progress: &Progress,
     ) -> Result<NetworkInfo> {
-        let all = self.engine.networks().await?;
-        let subnet = match subnet {
-            Some(s) => s.trunc(),
-            None if self.names.is_default() => {
-                naming::DEFAULT_SUBNET.parse().context("default subnet")?
-            }
-            None => {
-                let taken: Vec<Ipv4Net> = all.iter().flat_map(|n| n.subnets.clone()).collect();
-                naming::free_subnet(&taken).context(
-                    "no free 192.168.x.0/24 subnet is left for this lab; name one with --subnet",
-                )?
-            }
-        };
-        let addressing = Addressing::new(subnet)?;
-        if webapps > addressing.capacity() {
-            bail!(
-                "subnet {subnet} holds at most {} web apps, not {webapps}",
-                addressing.capacity()
-            );
-        }
-        if let Some(other) = all
-            .iter()
-            .find(|n| n.subnets.iter().any(|s| naming::overlaps(*s, subnet)))
-        {
-            bail!(
-                "subnet {subnet} overlaps network `{}` ({}); choose another with --subnet",
-                other.name,
-                other
-                    .subnets
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
         let name = self.names.network();
         let labels = HashMap::from([
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::LAB.to_string(), self.names.lab().to_string()),
-            (labels::BIND.to_string(), publish.bind.to_string()),
+            (labels::SERF_KEY.to_string(), new_serf_key()?),
         ]);
-        progress.info(format!("creating network {name} ({subnet})"));
-        self.engine
-            .create_network(&name, subnet, addressing.gateway(), &labels)
-            .await?;
-        Ok(NetworkInfo {
-            name,
-            labels,
-            subnets: vec![subnet],
-        })
+        let chosen = subnet.map(|s| s.trunc()).or_else(|| {
+            self.names
+                .is_default()
+                .then(|| naming::DEFAULT_SUBNET.parse().ok())
+                .flatten()
+        });
+        // A subnet picked for the user may be taken by another lab starting
+        // at the same moment: the engine refuses it, and the next one is tried.
+        let mut lost_races: Vec<Ipv4Net> = Vec::new();
+        loop {
+            let all = self.engine.networks().await?;
+            let subnet = match chosen {
+                Some(s) => s,
+                None => {
+                    let mut taken: Vec<Ipv4Net> =
+                        all.iter().flat_map(|n| n.subnets.clone()).collect();
+                    taken.extend(&lost_races);
+                    naming::free_subnet(&taken).context(
+                        "no free 192.168.x.0/24 subnet is left for this lab; name one with --subnet",
+                    )?
+                }
+            };
+            let addressing = Addressing::new(subnet)?;
+            if webapps > addressing.capacity() {
+                bail!(
+                    "subnet {subnet} holds at most {} web apps, not {webapps}",
+                    addressing.capacity()
+                );
+            }
+            if let Some(other) = all
+                .iter()
+                .find(|n| n.subnets.iter().any(|s| naming::overlaps(*s, subnet)))
+            {
+                bail!(
+                    "subnet {subnet} overlaps network `{}` ({}); choose another with --subnet",
+                    other.name,
+                    other
+                        .subnets
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            progress.info(format!("creating network {name} ({subnet})"));
+            match self
+                .engine
+                .create_network(&name, subnet, addressing.gateway(), &labels)
+                .await
+            {
+                Ok(()) => {
+                    return Ok(NetworkInfo {
+                        name,
+                        labels,
+                        subnets: vec![subnet],
+                    })
+                }
+                Err(e)
+                    if chosen.is_none()
+                        && lost_races.len() < 8
+                        && format!("{e:#}").contains("overlaps") =>
+                {
+                    lost_races.push(subnet);
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn create_and_start(&self, spec: &ContainerSpec) -> Result<()> {
@@ -462,13 +490,16 @@ impl Lab {
                 name: self.names.container(&node),
                 hostname: node.clone(),
                 image: Role::Webapp.image().to_string(),
-                env: vec![
+                env: [
                     format!("NODE_NAME={node}"),
                     format!("NODE_IP={ip}"),
                     format!("SERF_JOIN={ha_ip}"),
                     format!("TAG={}", self.names.lab()),
                     format!("LAB={}", self.names.lab()),
-                ],
+                ]
+                .into_iter()
+                .chain(key_env(network))
+                .collect(),
                 labels: self.labels_for(&node, Role::Webapp),
                 network: network.name.clone(),
                 ip,
@@ -691,6 +722,23 @@ impl Lab {
     }
 }
 
+/// A fresh Serf encryption key: 32 random bytes, base64.
+fn new_serf_key() -> Result<String> {
+    use base64::Engine as _;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow::anyhow!("no randomness for the Serf key: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(key))
+}
+
+/// The environment that gives a node the lab's Serf key.
+fn key_env(network: &NetworkInfo) -> Option<String> {
+    network
+        .labels
+        .get(labels::SERF_KEY)
+        .map(|k| format!("SERF_ENCRYPT_KEY={k}"))
+}
+
 /// Whether HAProxy serves exactly `expected`, every one UP with a passed
 /// health check.
 pub fn converged(servers: &[ServerState], expected: &[String]) -> bool {
@@ -776,7 +824,10 @@ mod tests {
             &want
         ));
         assert!(converged(&[], &[]));
-        let unchecked = ServerState { check: "INI".into(), ..state("s2", "UP") };
+        let unchecked = ServerState {
+            check: "INI".into(),
+            ..state("s2", "UP")
+        };
         assert!(!converged(&[state("s1", "UP"), unchecked], &want));
     }
 

@@ -12,5 +12,6 @@ pub const ROLE: &str = "io.labctl.role";
 pub const IMAGE: &str = "io.labctl.image";
 /// On images: a digest of the build context, to tell a stale image.
 pub const CONTEXT: &str = "io.labctl.context";
-/// On networks: the host address the lab publishes its ports on.
-pub const BIND: &str = "io.labctl.bind";
+/// On networks: the lab's Serf encryption key (base64), made when the lab
+/// is created, so that only the lab's own agents can join its cluster.
+pub const SERF_KEY: &str = "io.labctl.serf-key";

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod images;
 pub mod lab;
 pub mod labels;
+pub mod lock;
 pub mod naming;
 pub mod node;
 pub mod output;

@@ -20,6 +20,9 @@ use crate::naming::LabNames;
 use crate::output::Progress;
 use crate::templates::Templates;
 
+/// How long a command waits for another one working on the same lab.
+const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What every verb gets: the checked global options and a connection.
 pub struct Context {
     /// The lab acted on.
@@ -40,6 +43,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         lab: Lab::new(engine, names),
         progress,
         templates,
+    };
+    // Commands that change the lab take its lock: two at once would each
+    // apply half of a plan made from the same state.
+    let _lock = match &cli.command {
+        Command::Up(_) | Command::Scale(_) | Command::Down => {
+            Some(crate::lock::lock_lab(ctx.lab.names().lab(), LOCK_TIMEOUT, &ctx.progress).await?)
+        }
+        _ => None,
     };
     match cli.command {
         Command::Build(args) => build::run(&ctx, &args).await,

@@ -17,6 +17,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         stats: args
             .stats_port
             .unwrap_or(if default_lab { 1936 } else { 0 }),
+        stats_auth: args.stats_auth.clone(),
     };
     images::ensure(
         ctx.lab.engine(),

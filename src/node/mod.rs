@@ -85,8 +85,8 @@ pub fn on_event() -> Result<()> {
         lines.push(format!(
             "{} Member {kind} event received from: {} with role {}",
             now(),
-            name.escape_debug(),
-            role.escape_debug()
+            name.escape_debug().take(80).collect::<String>(),
+            role.escape_debug().take(40).collect::<String>()
         ));
     }
     log_events(&lines);

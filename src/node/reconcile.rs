@@ -54,31 +54,6 @@ pub enum Outcome {
     },
 }
 
-/// Holds an exclusive lock on a file until dropped, so that concurrent event
-/// handlers and the watcher apply one change at a time.
-struct Lock {
-    _file: fs::File,
-}
-
-impl Lock {
-    fn acquire(path: &Path) -> Result<Self> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening lock `{}`", path.display()))?;
-        // SAFETY: flock on a file descriptor we own; it is released when the
-        // file is closed.
-        let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("locking `{}`", path.display()));
-        }
-        Ok(Self { _file: file })
-    }
-}
-
 /// Writes `content` to `path` through a temporary file and a rename, so that
 /// no reader ever sees half a file.
 pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
@@ -163,7 +138,8 @@ pub fn reconcile(
 ) -> Result<Outcome> {
     fs::create_dir_all(&layout.state_dir)
         .with_context(|| format!("creating `{}`", layout.state_dir.display()))?;
-    let _lock = Lock::acquire(&layout.state_dir.join("reconcile.lock"))?;
+    // Event handlers and the watcher may run at once: one change at a time.
+    let _lock = crate::lock::FileLock::acquire(&layout.state_dir.join("reconcile.lock"))?;
     let result = apply(layout, servers, check, reload);
     match &result {
         Ok(_) => {

@@ -124,6 +124,20 @@ impl TestLab {
         self.ok(&args)
     }
 
+    /// An environment variable of a node's container.
+    pub fn env_of(&self, node: &str, key: &str) -> Option<String> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let engine = rt.block_on(labctl::engine::Engine::connect()).unwrap();
+        let doc = rt
+            .block_on(engine.inspect_container_json(&self.container(node)))
+            .unwrap();
+        doc["Config"]["Env"].as_array()?.iter().find_map(|e| {
+            e.as_str()?
+                .strip_prefix(&format!("{key}="))
+                .map(String::from)
+        })
+    }
+
     /// The names in `/nodes` on `ha`.
     pub fn registry(&self) -> Vec<String> {
         self.exec("ha", &["ls", "/nodes"])
@@ -186,9 +200,16 @@ impl Drop for TestLab {
 
 /// One HTTP GET on a new connection: status code and body.
 pub fn get(port: u16) -> std::io::Result<(u16, String)> {
+    get_with(port, "")
+}
+
+/// One HTTP GET with extra header lines (each ending in CRLF).
+pub fn get_with(port: u16, headers: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")?;
+    s.write_all(
+        format!("GET / HTTP/1.1\r\nHost: lab\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
     let code = resp

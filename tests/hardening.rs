@@ -1,0 +1,390 @@
+//! Faults the lab survives, input it refuses and what it keeps out, on the
+//! real Docker Engine with real HAProxy and Serf.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get, get_with, labctl, text, Load, TestLab};
+use labctl::engine::Engine;
+
+fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Engine::connect()
+            .await
+            .expect("these tests need a running Docker Engine");
+        f(&engine).await
+    })
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_string()).collect()
+}
+
+fn all_up(lab: &TestLab, nodes: &[&str]) -> bool {
+    let states = lab.haproxy_states();
+    states.len() == nodes.len()
+        && nodes
+            .iter()
+            .all(|n| states.iter().any(|(name, s)| name == n && s == "UP"))
+}
+
+#[test]
+fn a_webapp_killed_under_load_loses_no_request() {
+    let lab = TestLab::new("sigkill");
+    lab.ok(&["up", "--webapps", "3"]);
+    let load = Load::start(lab.host_port(80), 20_000, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(500));
+    with_engine(async |e| {
+        e.kill_container(&lab.container("s2"), "SIGKILL")
+            .await
+            .unwrap()
+    });
+    lab.eventually(
+        "s2 out of the configuration",
+        Duration::from_secs(30),
+        || lab.config_servers() == names(&["s1", "s3"]),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let report = load.finish();
+    assert_eq!(lab.registry(), names(&["s1", "s3"]));
+    assert!(report.sent > 50, "{report:?}");
+    assert!(
+        report.failures.is_empty(),
+        "{} of {} failed: {:?}",
+        report.failures.len(),
+        report.sent,
+        &report.failures[..report.failures.len().min(5)]
+    );
+    let log = lab.exec("ha", &["cat", "/var/log/serf.log"]);
+    assert!(
+        log.contains("Member failed event received from: s2"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_killed_serf_agent_is_restarted_and_rejoins() {
+    let lab = TestLab::new("serfkill");
+    lab.ok(&["up"]);
+    lab.exec("s1", &["s6-svc", "-k", "/etc/s6/services/serf"]);
+    lab.eventually(
+        "s1's agent restarted by s6",
+        Duration::from_secs(30),
+        || {
+            lab.ok(&["logs", "s1"])
+                .matches("Serf agent starting")
+                .count()
+                >= 2
+        },
+    );
+    lab.eventually(
+        "s1 back in the cluster and UP",
+        Duration::from_secs(30),
+        || {
+            let status = lab.status();
+            let s1 = status["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["node"] == "s1")
+                .cloned()
+                .unwrap();
+            s1["serf"] == "alive" && s1["haproxy"] == "UP"
+        },
+    );
+}
+
+#[test]
+fn a_killed_haproxy_worker_comes_back_with_its_config() {
+    let lab = TestLab::new("hakill");
+    lab.ok(&["up"]);
+    let before = lab.exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"]);
+    // The worker is the haproxy process whose parent is the master.
+    let killed = lab.exec(
+        "ha",
+        &["sh", "-c", "master=$(s6-svstat -p /etc/s6/services/haproxy); for d in /proc/[0-9]*; do if [ \"$(cat $d/comm 2>/dev/null)\" = haproxy ] && grep -q \"^PPid:[[:space:]]*$master$\" $d/status; then kill -9 ${d#/proc/} && echo ${d#/proc/}; fi; done"],
+    );
+    assert!(!killed.trim().is_empty(), "no worker found");
+    lab.eventually("HAProxy serving again", Duration::from_secs(30), || {
+        matches!(get(lab.host_port(80)), Ok((200, _))) && all_up(&lab, &["s1", "s2"])
+    });
+    assert_eq!(
+        lab.exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"]),
+        before
+    );
+}
+
+#[test]
+fn an_interrupted_scale_converges_when_run_again() {
+    let lab = TestLab::new("ctrlc");
+    lab.ok(&["up", "--webapps", "1"]);
+    let child = std::process::Command::new(common::BIN)
+        .args(["--lab", &lab.name, "--quiet", "scale", "webapp=6"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success() || out.status.code() == Some(0));
+    lab.ok(&["scale", "webapp=6"]);
+    assert_eq!(lab.ps().len(), 7);
+    assert!(all_up(&lab, &["s1", "s2", "s3", "s4", "s5", "s6"]));
+    lab.ok(&["down"]);
+    let left = with_engine(async |e| {
+        e.containers_with_label(labctl::labels::LAB, &lab.name)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "orphans: {left:?}");
+}
+
+#[test]
+fn two_commands_on_one_lab_take_turns() {
+    let lab = TestLab::new("lock");
+    lab.ok(&["up", "--webapps", "1"]);
+    let spawn = |n: &str| {
+        std::process::Command::new(common::BIN)
+            .args(["--lab", &lab.name, "scale", &format!("webapp={n}")])
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("4"));
+        let b = s.spawn(|| spawn("3"));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.status.success(), "{:?}", text(&a));
+    assert!(b.status.success(), "{:?}", text(&b));
+    let waited = text(&a).1 + &text(&b).1;
+    assert!(
+        waited.contains("another labctl command is changing lab"),
+        "{waited}"
+    );
+    let webapps = lab.ps().len() - 1;
+    assert!(webapps == 3 || webapps == 4);
+    assert_eq!(lab.config_servers().len(), webapps);
+}
+
+#[test]
+fn hostile_members_are_refused_and_the_lab_keeps_serving() {
+    let lab = TestLab::new("hostile");
+    lab.ok(&["up"]);
+    let key = lab
+        .env_of("s1", "SERF_ENCRYPT_KEY")
+        .expect("the lab has a Serf key");
+    let ha_ip = lab.ps().iter().find(|r| r["node"] == "ha").unwrap()["ip"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hostile = [
+        "../../etc/evil".to_string(),
+        "s9\n    server evil 10.0.0.1:80".to_string(),
+        "x".repeat(300),
+    ];
+    for (i, name) in hostile.iter().enumerate() {
+        let port = 7950 + i;
+        let rpc = 7380 + i;
+        // An agent inside s1, with the lab's key, claiming to be a backend.
+        let script = format!(
+            "serf agent -node \"$NAME\" -bind 0.0.0.0:{port} -rpc-addr 127.0.0.1:{rpc} -join {ha_ip}:7946 -encrypt {key} -tag role=backend >/tmp/hostile{i}.log 2>&1 &"
+        );
+        let out = labctl(&[
+            "--lab",
+            &lab.name,
+            "exec",
+            "s1",
+            "--",
+            "env",
+            &format!("NAME={name}"),
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert!(out.status.success(), "{:?}", text(&out));
+    }
+    lab.eventually(
+        "the hostile members refused",
+        Duration::from_secs(20),
+        || {
+            let log = lab.exec(
+                "ha",
+                &["sh", "-c", "cat /var/log/serf.log 2>/dev/null || true"],
+            );
+            ["../../etc/evil", "s9\\n", "xxxxxxxx"]
+                .iter()
+                .all(|n| log.contains(&format!("Member refused: \"{n}")))
+        },
+    );
+    assert_eq!(lab.config_servers(), names(&["s1", "s2"]));
+    assert_eq!(lab.registry(), names(&["s1", "s2"]));
+    let config = lab.exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"]);
+    assert!(!config.contains("evil"), "{config}");
+    let (code, _) = get(lab.host_port(80)).unwrap();
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn an_outsider_without_the_key_cannot_join() {
+    let lab = TestLab::new("outsider");
+    lab.ok(&["up", "--webapps", "1"]);
+    let ha_ip = lab.ps().iter().find(|r| r["node"] == "ha").unwrap()["ip"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = labctl(&[
+        "--lab",
+        &lab.name,
+        "exec",
+        "s1",
+        "--",
+        "serf",
+        "agent",
+        "-node",
+        "intruder",
+        "-bind",
+        "0.0.0.0:7960",
+        "-rpc-addr",
+        "127.0.0.1:7390",
+        "-join",
+        &ha_ip,
+        "-tag",
+        "role=backend",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "the intruder joined:\n{stdout}{stderr}"
+    );
+    let members = lab.exec("ha", &["serf", "members"]);
+    assert!(!members.contains("intruder"), "{members}");
+    assert_eq!(lab.config_servers(), names(&["s1"]));
+}
+
+#[test]
+fn a_config_haproxy_rejects_keeps_the_last_good_one_running() {
+    let lab = TestLab::new("badcfg");
+    lab.ok(&["up"]);
+    lab.exec("ha", &["sh", "-c", "echo 'frontend broken' >> /config/haproxy.cfg.tera && echo '    no-such-keyword here' >> /config/haproxy.cfg.tera"]);
+    lab.ok(&["scale", "webapp=3", "--no-wait"]);
+    lab.eventually("the error shows in status", Duration::from_secs(30), || {
+        lab.status()["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HAProxy rejects"))
+    });
+    assert_eq!(lab.config_servers(), names(&["s1", "s2"]));
+    let shown = lab.ok(&["status"]);
+    assert!(
+        shown.contains("the last configuration change failed"),
+        "{shown}"
+    );
+    for _ in 0..4 {
+        assert_eq!(get(lab.host_port(80)).unwrap().0, 200);
+    }
+}
+
+#[test]
+fn the_stats_page_can_require_credentials() {
+    let lab = TestLab::new("auth");
+    lab.ok(&["up", "--webapps", "1", "--stats-auth", "admin:s3cret"]);
+    let port = lab.host_port(1936);
+    assert_eq!(get(port).unwrap().0, 401);
+    // admin:s3cret
+    assert_eq!(
+        get_with(port, "Authorization: Basic YWRtaW46czNjcmV0\r\n")
+            .unwrap()
+            .0,
+        200
+    );
+    assert_eq!(get(lab.host_port(80)).unwrap().0, 200);
+}
+
+#[test]
+fn ports_bind_to_loopback_and_the_webapp_is_unprivileged() {
+    let lab = TestLab::new("exposure");
+    lab.ok(&["up", "--webapps", "1"]);
+    let ports: Vec<String> = lab
+        .ps()
+        .iter()
+        .flat_map(|r| r["ports"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p.as_str().map(String::from))
+        .collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert!(
+        ports.iter().all(|p| p.starts_with("127.0.0.1:")),
+        "{ports:?}"
+    );
+    let uid = lab.exec(
+        "s1",
+        &["sh", "-c", "for d in /proc/[0-9]*; do if grep -q webapp $d/cmdline 2>/dev/null && [ \"$(cat $d/comm)\" = labctl ]; then awk '/^Uid:/{print $2}' $d/status; fi; done"],
+    );
+    let uid = uid.trim();
+    assert!(!uid.is_empty(), "web app process not found");
+    assert_ne!(uid, "0", "the web app runs as root");
+    // The runtime API is a unix socket, not a published port.
+    let listening = lab.exec(
+        "ha",
+        &["sh", "-c", "cat /proc/net/tcp | awk 'NR>1{print $2}'"],
+    );
+    assert!(
+        !listening.to_uppercase().contains(":270F"),
+        "port 9999 is open: {listening}"
+    );
+}
+
+#[test]
+fn taken_ports_and_overlapping_subnets_are_refused_before_anything_changes() {
+    let lab = TestLab::new("refuse");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = lab.run(&["up", "--http-port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("choose another with --http-port"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(with_engine(async |e| e.network(&lab.network()).await.unwrap()).is_none());
+
+    let other = TestLab::new("refuse2");
+    other.ok(&["up", "--webapps", "0"]);
+    let subnet =
+        with_engine(async |e| e.network(&other.network()).await.unwrap().unwrap().subnets[0]);
+    let out = lab.run(&["up", "--subnet", &subnet.to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("overlaps network"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(lab.ps().is_empty());
+    // Zero web apps is a valid lab: the stats page answers, traffic gets 503.
+    assert_eq!(get(other.host_port(1936)).unwrap().0, 200);
+    assert_eq!(get(other.host_port(80)).unwrap().0, 503);
+}
+
+#[test]
+fn a_broken_template_override_is_refused_before_building() {
+    let dir = std::env::temp_dir().join(format!("labctl-it-tpl-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("ha")).unwrap();
+    std::fs::write(
+        dir.join("ha/haproxy.cfg.tera"),
+        "global\r\n\r\n{% for s in %}\r\n",
+    )
+    .unwrap();
+    let out = labctl(&[
+        "--templates",
+        dir.to_str().unwrap(),
+        "--lab",
+        "tplbroken",
+        "up",
+    ]);
+    let (_, stderr) = text(&out);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("haproxy.cfg.tera"), "{stderr}");
+    assert!(stderr.contains("3:"), "{stderr}");
+    assert!(with_engine(async |e| e.network("tplbroken-heig").await.unwrap()).is_none());
+}

@@ -106,6 +106,11 @@ pub struct UpArgs {
     #[arg(long, env = "LABCTL_STATS_PORT")]
     pub stats_port: Option<u16>,
 
+    /// Make the lab behave as at the end of task N of the lab (0: HAProxy
+    /// alone with static servers … 6: the final system).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=6), value_name = "N")]
+    pub stage: u8,
+
     /// Credentials the stats page asks for, `user:pass`.
     #[arg(long, env = "LABCTL_STATS_AUTH", value_parser = parse_stats_auth, value_name = "USER:PASS")]
     pub stats_auth: Option<String>,
@@ -180,6 +185,8 @@ pub struct ExecArgs {
 /// The node side's verbs.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
+    /// The containers' entrypoint: start the services of the lab stage.
+    Init,
     /// Serf event handler on `ha`.
     OnEvent,
     /// Watch Serf's member list on `ha` and reconcile on every change.

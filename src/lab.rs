@@ -16,6 +16,7 @@ use crate::labels;
 use crate::naming::{self, Addressing, LabNames, HA};
 use crate::node::membership::{parse_members, Member};
 use crate::output::Progress;
+use crate::stage::Stage;
 use crate::stats::ServerState;
 
 /// How many containers are created or removed at once.
@@ -202,9 +203,10 @@ impl Lab {
         Ok(())
     }
 
-    fn labels_for(&self, node: &str, role: Role) -> HashMap<String, String> {
+    fn labels_for(&self, node: &str, role: Role, stage: Stage) -> HashMap<String, String> {
         HashMap::from([
             (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::STAGE.to_string(), stage.number().to_string()),
             (labels::LAB.to_string(), self.names.lab().to_string()),
             (labels::NODE.to_string(), node.to_string()),
             (
@@ -225,6 +227,7 @@ impl Lab {
         subnet: Option<Ipv4Net>,
         publish: &Publish,
         webapps: u32,
+        stage: Stage,
         progress: &Progress,
     ) -> Result<()> {
         let network = self.own_network().await?;
@@ -232,6 +235,17 @@ impl Lab {
         let has_ha = existing
             .iter()
             .any(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(HA));
+        if has_ha {
+            let running = self.stage().await?;
+            if running != stage {
+                bail!(
+                    "lab `{}` runs stage {}; run `labctl down` first to start it at stage {}",
+                    self.names.lab(),
+                    running.number(),
+                    stage.number()
+                );
+            }
+        }
         // Everything that can be refused is refused before anything changes.
         let mut wanted_nodes: Vec<String> = (1..=webapps).map(naming::webapp_name).collect();
         wanted_nodes.push(HA.to_string());
@@ -286,6 +300,20 @@ impl Lab {
                     format!("LAB={}", self.names.lab()),
                 ];
                 env.extend(key_env(&network));
+                env.push(format!("LABCTL_STAGE={}", stage.number()));
+                // Up to stage 4, HAProxy lists the lab's s1 and s2 at the
+                // addresses they get, injected at start as the lab did.
+                let none = HashSet::new();
+                let statics: Vec<String> = (1..=2)
+                    .filter_map(|n| {
+                        Some(format!(
+                            "{}={}",
+                            naming::webapp_name(n),
+                            addressing.webapp(n, &none)?
+                        ))
+                    })
+                    .collect();
+                env.push(format!("STATIC_SERVERS={}", statics.join(" ")));
                 if let Some(auth) = &publish.stats_auth {
                     env.push(format!("STATS_AUTH={auth}"));
                 }
@@ -297,7 +325,7 @@ impl Lab {
                     hostname: HA.to_string(),
                     image: Role::Ha.image().to_string(),
                     env,
-                    labels: self.labels_for(HA, Role::Ha),
+                    labels: self.labels_for(HA, Role::Ha, stage),
                     network: network.name.clone(),
                     ip: addressing.ha(),
                     aliases: vec![HA.to_string()],
@@ -310,7 +338,7 @@ impl Lab {
                 self.create_and_start(&spec).await?;
             }
         }
-        self.apply_scale(webapps, &network, addressing, progress)
+        self.apply_scale(webapps, &network, addressing, stage, progress)
             .await
     }
 
@@ -428,7 +456,8 @@ impl Lab {
             );
         }
         self.node(HA).await?;
-        self.apply_scale(wanted, &network, addressing, progress)
+        let stage = self.stage().await?;
+        self.apply_scale(wanted, &network, addressing, stage, progress)
             .await
     }
 
@@ -451,6 +480,7 @@ impl Lab {
         wanted: u32,
         network: &NetworkInfo,
         addressing: Addressing,
+        stage: Stage,
         progress: &Progress,
     ) -> Result<()> {
         let existing = self.webapps().await?;
@@ -496,11 +526,12 @@ impl Lab {
                     format!("SERF_JOIN={ha_ip}"),
                     format!("TAG={}", self.names.lab()),
                     format!("LAB={}", self.names.lab()),
+                    format!("LABCTL_STAGE={}", stage.number()),
                 ]
                 .into_iter()
                 .chain(key_env(network))
                 .collect(),
-                labels: self.labels_for(&node, Role::Webapp),
+                labels: self.labels_for(&node, Role::Webapp, stage),
                 network: network.name.clone(),
                 ip,
                 aliases: vec![node],
@@ -551,7 +582,7 @@ impl Lab {
         if c.state == "running" {
             let _ = self
                 .engine
-                .exec(&c.name, &["s6-svc", "-d", "/etc/s6/services/serf"])
+                .exec(&c.name, &["s6-svc", "-d", "/run/s6/serf"])
                 .await;
         }
     }
@@ -598,6 +629,83 @@ impl Lab {
         serde_json::from_str(out.stdout.trim()).context("reading HAProxy's state from `ha`")
     }
 
+    /// The stage the lab runs, from `ha`'s label.
+    pub async fn stage(&self) -> Result<Stage> {
+        let ha = self.node(HA).await?;
+        match ha.labels.get(labels::STAGE) {
+            Some(n) => Stage::new(n.parse().context("stage label")?),
+            None => Ok(crate::stage::FINAL),
+        }
+    }
+
+    /// The names in `/nodes` on `ha`.
+    pub async fn registry(&self) -> Result<Vec<String>> {
+        let out = self
+            .engine
+            .exec(&self.names.container(HA), &["ls", "/nodes"])
+            .await?
+            .success("listing /nodes in `ha`")?;
+        let mut names: Vec<String> = out.stdout.split_whitespace().map(String::from).collect();
+        names.sort_by_key(|n| crate::node::membership::natural_key(n));
+        Ok(names)
+    }
+
+    /// Whether the lab is where `expected` says, as far as its stage can
+    /// tell, with a line saying what it waits for.
+    async fn readiness(
+        &self,
+        stage: Stage,
+        expected: &[String],
+    ) -> Result<(bool, String, Backends)> {
+        let backends = self.backends().await?;
+        if stage == crate::stage::FINAL {
+            let up = backends.servers.iter().filter(|s| s.is_up()).count();
+            let msg = format!(
+                "waiting for HAProxy to serve {} web app(s): {up} UP, {} listed",
+                expected.len(),
+                backends.servers.len()
+            );
+            return Ok((converged(&backends.servers, expected), msg, backends));
+        }
+        if stage.number() == 5 {
+            // HAProxy is not reloaded at stage 5: the registry tells.
+            let registry = self.registry().await?;
+            let msg = format!("waiting for /nodes to list {} web app(s)", expected.len());
+            return Ok((registry == expected, msg, backends));
+        }
+        // Stages 0 to 4: HAProxy's static s1 and s2, and Serf's members.
+        let statics_up = expected
+            .iter()
+            .filter(|e| *e == "s1" || *e == "s2")
+            .all(|e| {
+                backends
+                    .servers
+                    .iter()
+                    .any(|s| &s.name == e && s.is_verified_up())
+            });
+        let members_ok = if stage.has_serf() {
+            let mut alive: Vec<String> = self
+                .members()
+                .await?
+                .into_iter()
+                .filter(|m| {
+                    m.status == "alive" && m.tags.get("role").map(String::as_str) == Some("backend")
+                })
+                .map(|m| m.name)
+                .collect();
+            alive.sort_by_key(|n| crate::node::membership::natural_key(n));
+            alive == expected
+        } else {
+            true
+        };
+        let msg = format!(
+            "waiting for {} web app(s) (stage {})",
+            expected.len(),
+            stage.number()
+        );
+        Ok((statics_up && members_ok, msg, backends))
+    }
+
     /// Serf's member list, as `ha`'s agent sees it.
     pub async fn members(&self) -> Result<Vec<Member>> {
         let ha = self.names.container(HA);
@@ -617,21 +725,17 @@ impl Lab {
         progress: &Progress,
     ) -> Result<Duration> {
         let expected: Vec<String> = (1..=wanted).map(naming::webapp_name).collect();
+        let stage = self.stage().await?;
         let started = Instant::now();
         let mut last = Backends::default();
         let mut last_err = None;
         while started.elapsed() < timeout {
-            match self.backends().await {
-                Ok(b) => {
-                    if converged(&b.servers, &expected) {
+            match self.readiness(stage, &expected).await {
+                Ok((ready, msg, b)) => {
+                    if ready {
                         return Ok(started.elapsed());
                     }
-                    let up = b.servers.iter().filter(|s| s.is_up()).count();
-                    progress.set(format!(
-                        "waiting for HAProxy to serve {} web app(s): {up} UP, {} listed",
-                        expected.len(),
-                        b.servers.len()
-                    ));
+                    progress.set(msg);
                     last = b;
                     last_err = None;
                 }

@@ -8,6 +8,8 @@ pub const LAB: &str = "io.labctl.lab";
 pub const NODE: &str = "io.labctl.node";
 /// A container's role: `balancer` or `backend`.
 pub const ROLE: &str = "io.labctl.role";
+/// On containers: the lab stage (0 to 6) the node runs.
+pub const STAGE: &str = "io.labctl.stage";
 /// On images: which image of the lab this is (`ha`, `webapp`, `base`).
 pub const IMAGE: &str = "io.labctl.image";
 /// On images: a digest of the build context, to tell a stale image.

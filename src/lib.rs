@@ -12,6 +12,7 @@ pub mod lock;
 pub mod naming;
 pub mod node;
 pub mod output;
+pub mod stage;
 pub mod stats;
 pub mod templates;
 
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn run_node(command: NodeCommand) -> Result<ExitCode> {
     match command {
+        NodeCommand::Init => node::init()?,
         NodeCommand::OnEvent => node::on_event()?,
         NodeCommand::Watch { interval_ms } => {
             node::watch(Duration::from_millis(interval_ms.max(50)))?

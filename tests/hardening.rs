@@ -68,7 +68,7 @@ fn a_webapp_killed_under_load_loses_no_request() {
 fn a_killed_serf_agent_is_restarted_and_rejoins() {
     let lab = TestLab::new("serfkill");
     lab.ok(&["up"]);
-    lab.exec("s1", &["s6-svc", "-k", "/etc/s6/services/serf"]);
+    lab.exec("s1", &["s6-svc", "-k", "/run/s6/serf"]);
     lab.eventually(
         "s1's agent restarted by s6",
         Duration::from_secs(30),
@@ -104,7 +104,7 @@ fn a_killed_haproxy_worker_comes_back_with_its_config() {
     // The worker is the haproxy process whose parent is the master.
     let killed = lab.exec(
         "ha",
-        &["sh", "-c", "master=$(s6-svstat -p /etc/s6/services/haproxy); for d in /proc/[0-9]*; do if [ \"$(cat $d/comm 2>/dev/null)\" = haproxy ] && grep -q \"^PPid:[[:space:]]*$master$\" $d/status; then kill -9 ${d#/proc/} && echo ${d#/proc/}; fi; done"],
+        &["sh", "-c", "master=$(s6-svstat -p /run/s6/haproxy); for d in /proc/[0-9]*; do if [ \"$(cat $d/comm 2>/dev/null)\" = haproxy ] && grep -q \"^PPid:[[:space:]]*$master$\" $d/status; then kill -9 ${d#/proc/} && echo ${d#/proc/}; fi; done"],
     );
     assert!(!killed.trim().is_empty(), "no worker found");
     lab.eventually("HAProxy serving again", Duration::from_secs(30), || {

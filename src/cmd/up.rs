@@ -28,7 +28,13 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     )
     .await?;
     ctx.lab
-        .up(args.subnet, &publish, args.webapps, &ctx.progress)
+        .up(
+            args.subnet,
+            &publish,
+            args.webapps,
+            crate::stage::Stage::new(args.stage)?,
+            &ctx.progress,
+        )
         .await?;
     super::scale::converge(ctx, args.webapps, &args.wait).await?;
     ctx.progress.finish();

@@ -57,6 +57,14 @@ pub enum Command {
     Exec(ExecArgs),
     /// Remove everything the lab created (containers, network), nothing else.
     Down,
+    /// Run a scenario file (YAML) on a fresh lab, writing its snapshots to
+    /// `logs/<scenario name>/`; fails when an expectation fails.
+    Run(RunArgs),
+    /// Reproduce a task's deliverables into `logs/taskN/` with the built-in
+    /// scenario: `labctl collect task5`, or `labctl collect all`.
+    Collect(CollectArgs),
+    /// Check scenario files without running them (no Docker needed).
+    Validate(ValidateArgs),
     /// The node side, run inside the lab's containers.
     #[command(subcommand, hide = true)]
     Node(NodeCommand),
@@ -143,6 +151,45 @@ pub struct ScaleArgs {
 
     #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+/// `run`'s arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Output folder (default `logs/<scenario name>`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// `collect`'s arguments.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// `task0` … `task6`, or `all`.
+    #[arg(required = true, value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Folder that receives `taskN/`.
+    #[arg(long, default_value = "logs", value_name = "DIR")]
+    pub out_root: PathBuf,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// `validate`'s arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Output format of `ps` and `status`.

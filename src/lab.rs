@@ -496,6 +496,40 @@ impl Lab {
             .collect();
         self.check_names_free(&new_nodes).await?;
 
+        self.create_webapps(&plan.create, network, addressing, stage, progress)
+            .await?;
+        for n in &plan.start {
+            let name = &existing[n].name;
+            progress.info(format!("starting {name}"));
+            self.engine.start_container(name).await?;
+        }
+        if !plan.remove.is_empty() {
+            let names: Vec<String> = plan
+                .remove
+                .iter()
+                .map(|n| existing[n].name.clone())
+                .collect();
+            progress.info(format!(
+                "removing {} (leaving the cluster first)",
+                names.join(", ")
+            ));
+            stream::iter(plan.remove.iter().map(|n| self.leave(&existing[n])))
+                .buffer_unordered(PARALLEL)
+                .collect::<Vec<()>>()
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Creates and starts web apps with the given numbers, in parallel.
+    async fn create_webapps(
+        &self,
+        numbers: &[u32],
+        network: &NetworkInfo,
+        addressing: Addressing,
+        stage: Stage,
+        progress: &Progress,
+    ) -> Result<()> {
         let ha_ip = addressing.ha();
         let mut used: HashSet<Ipv4Addr> = self
             .engine
@@ -507,7 +541,7 @@ impl Lab {
         used.insert(addressing.gateway());
         used.insert(ha_ip);
         let mut specs = Vec::new();
-        for n in &plan.create {
+        for n in numbers {
             let node = naming::webapp_name(*n);
             let ip = addressing.webapp(*n, &used).with_context(|| {
                 format!(
@@ -552,27 +586,47 @@ impl Lab {
             .buffer_unordered(PARALLEL)
             .try_collect::<Vec<()>>()
             .await?;
-        for n in &plan.start {
-            let name = &existing[n].name;
-            progress.info(format!("starting {name}"));
-            self.engine.start_container(name).await?;
-        }
-        if !plan.remove.is_empty() {
-            let names: Vec<String> = plan
-                .remove
-                .iter()
-                .map(|n| existing[n].name.clone())
-                .collect();
-            progress.info(format!(
-                "removing {} (leaving the cluster first)",
-                names.join(", ")
-            ));
-            stream::iter(plan.remove.iter().map(|n| self.leave(&existing[n])))
-                .buffer_unordered(PARALLEL)
-                .collect::<Vec<()>>()
-                .await;
-        }
         Ok(())
+    }
+
+    /// Starts one node: a stopped container again, or a new web app.
+    pub async fn start_node(&self, node: &str, progress: &Progress) -> Result<()> {
+        if let Some(c) = self
+            .containers()
+            .await?
+            .into_iter()
+            .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(node))
+        {
+            if c.state != "running" {
+                progress.info(format!("starting {}", c.name));
+                self.engine.start_container(&c.name).await?;
+            }
+            return Ok(());
+        }
+        let n = naming::webapp_number(node)
+            .with_context(|| format!("no node `{node}` in lab `{}`", self.names.lab()))?;
+        self.check_names_free(&[node.to_string()]).await?;
+        let network = self.own_network().await?.with_context(|| {
+            format!(
+                "lab `{}` is not up; start it with `labctl up`",
+                self.names.lab()
+            )
+        })?;
+        let addressing = Self::addressing(&network)?;
+        let stage = self.stage().await?;
+        self.create_webapps(&[n], &network, addressing, stage, progress)
+            .await
+    }
+
+    /// The web apps whose containers run, in order.
+    pub async fn running_webapps(&self) -> Result<Vec<String>> {
+        Ok(self
+            .webapps()
+            .await?
+            .into_values()
+            .filter(|c| c.state == "running")
+            .filter_map(|c| c.labels.get(labels::NODE).cloned())
+            .collect())
     }
 
     /// Makes a web app leave the cluster gracefully: its Serf agent is taken
@@ -725,6 +779,18 @@ impl Lab {
         progress: &Progress,
     ) -> Result<Duration> {
         let expected: Vec<String> = (1..=wanted).map(naming::webapp_name).collect();
+        self.wait_for(&expected, timeout, progress).await
+    }
+
+    /// Waits until the lab serves exactly the web apps `expected`, as far as
+    /// its stage can tell.
+    pub async fn wait_for(
+        &self,
+        expected: &[String],
+        timeout: Duration,
+        progress: &Progress,
+    ) -> Result<Duration> {
+        let expected = expected.to_vec();
         let stage = self.stage().await?;
         let started = Instant::now();
         let mut last = Backends::default();

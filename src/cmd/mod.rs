@@ -1,6 +1,7 @@
 //! The host-side verbs, one file each; this file dispatches to them.
 
 mod build;
+mod collect;
 mod down;
 mod exec;
 mod logs;
@@ -8,6 +9,7 @@ mod ps;
 mod scale;
 mod status;
 mod up;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,9 @@ pub struct Context {
 
 /// Runs a host-side verb.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Validate(args) = &cli.command {
+        return validate::run(args);
+    }
     let names = LabNames::new(&cli.global.lab)?;
     let templates = Templates::load(cli.global.templates.as_deref())?;
     let progress = Progress::new(cli.global.quiet);
@@ -61,6 +66,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logs(args) => logs::run(&ctx, &args).await,
         Command::Exec(args) => exec::run(&ctx, &args).await,
         Command::Down => down::run(&ctx).await,
+        Command::Run(args) => collect::run_file(&ctx, &args).await,
+        Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
+        Command::Validate(_) => unreachable!("validate runs without an engine"),
         Command::Node(_) => unreachable!("node commands run without an engine"),
     }
 }

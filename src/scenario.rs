@@ -1,0 +1,653 @@
+//! Scenario files: YAML read strictly (unknown keys and step kinds are
+//! errors), then validated as a whole, every problem reported with its file,
+//! line and column. Nothing here touches Docker.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::naming;
+use crate::stage::Stage;
+
+/// A scenario: the steps that reproduce one stage of the lab.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name (also the default output folder under `logs/`).
+    pub name: String,
+    /// What it reproduces.
+    #[serde(default)]
+    pub description: String,
+    /// The lab stage it runs at (0 to 6; default 6).
+    #[serde(default = "final_stage")]
+    pub stage: u8,
+    /// The steps, in order. The first one must be `up`.
+    #[serde(with = "serde_yaml::with::singleton_map_recursive")]
+    pub steps: Vec<Step>,
+}
+
+fn final_stage() -> u8 {
+    6
+}
+
+/// One step of a scenario. Written as a one-key map: `- up: {webapps: 2}`,
+/// `- stop: s1`, `- snapshot: {name: ha-alone}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Start the lab afresh with `webapps` web apps.
+    Up(UpStep),
+    /// Scale the web apps.
+    Scale(ScaleStep),
+    /// Start a node: a stopped one again, or a new web app `sN`.
+    Start(String),
+    /// Stop a node gracefully (`docker stop`).
+    Stop(String),
+    /// Kill a node (SIGKILL).
+    Kill(String),
+    /// Wait: for convergence, for a duration, or until an expectation holds.
+    Wait(WaitStep),
+    /// Capture the lab's state into the output folder.
+    Snapshot(SnapshotStep),
+    /// Run a command in a node.
+    Exec(ExecStep),
+    /// Send requests through `ha`.
+    Http(HttpStep),
+    /// Check the lab's state.
+    Expect(Expectation),
+}
+
+/// `up`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpStep {
+    /// Web apps to start (default 2).
+    #[serde(default = "two")]
+    pub webapps: u32,
+}
+
+fn two() -> u32 {
+    2
+}
+
+/// `scale`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleStep {
+    /// The number of web apps wanted.
+    pub webapps: u32,
+}
+
+/// `wait`: exactly one of its fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    /// Wait until the lab serves its web apps (as the stage can tell).
+    #[serde(default)]
+    pub converged: bool,
+    /// Wait this many seconds.
+    pub seconds: Option<f64>,
+    /// Wait until this expectation holds.
+    pub until: Option<Expectation>,
+    /// How long `converged` or `until` may take, in seconds (default 60).
+    pub timeout: Option<u64>,
+}
+
+/// `snapshot`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotStep {
+    /// Folder name of this snapshot (letters, digits, `-`, `_`).
+    pub name: String,
+    /// The deliverable of the lab this snapshot answers (for INDEX.md).
+    #[serde(default)]
+    pub deliverable: String,
+    /// What to capture (default: all that the stage has).
+    pub capture: Option<Vec<Capture>>,
+}
+
+/// A part of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capture {
+    /// `docker-ps.txt`.
+    Ps,
+    /// `inspect-<container>.json`.
+    Inspect,
+    /// `haproxy.cfg` (the generated configuration).
+    Config,
+    /// `nodes.txt` (`ls /nodes`).
+    Nodes,
+    /// `logs-<container>.txt`.
+    Logs,
+    /// `serf.log` from `ha`.
+    SerfLog,
+    /// `stats.csv`, `stats.html` and `stats.png`.
+    Stats,
+}
+
+impl Capture {
+    /// Every part.
+    pub const ALL: [Capture; 7] = [
+        Capture::Ps,
+        Capture::Inspect,
+        Capture::Config,
+        Capture::Nodes,
+        Capture::Logs,
+        Capture::SerfLog,
+        Capture::Stats,
+    ];
+}
+
+/// `exec`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecStep {
+    /// The node.
+    pub node: String,
+    /// The command and its arguments.
+    pub cmd: Vec<String>,
+    /// The exit code expected (default 0).
+    #[serde(default)]
+    pub expect_exit: i64,
+    /// Save its output in the output folder under this file name.
+    pub save_as: Option<String>,
+}
+
+/// `http`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStep {
+    /// How many requests (default 10).
+    #[serde(default = "ten")]
+    pub requests: u32,
+    /// The status every response must have (default 200).
+    #[serde(default = "ok_status")]
+    pub expect_status: u16,
+    /// Web apps that must have answered at least once.
+    #[serde(default)]
+    pub expect_hosts: Vec<String>,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+/// `expect` (and `wait: {until: …}`): every field given must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Alive Serf members with role backend, as `ha` sees them.
+    pub members: Option<usize>,
+    /// Server names in the generated configuration, in order.
+    pub config_servers: Option<Vec<String>>,
+    /// Server names HAProxy is running with (its live state), in order.
+    pub running_servers: Option<Vec<String>>,
+    /// Names in `/nodes`, in order.
+    pub nodes: Option<Vec<String>>,
+    /// HAProxy server states, e.g. `{s1: UP, s2: DOWN}`.
+    pub servers: Option<std::collections::BTreeMap<String, String>>,
+    /// A file inside a node and what it holds.
+    pub file: Option<FileExpectation>,
+}
+
+/// A file inside a node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExpectation {
+    /// The node.
+    pub node: String,
+    /// The file's path.
+    pub path: String,
+    /// Text it must contain.
+    pub contains: Option<String>,
+    /// Text it must not contain.
+    pub not_contains: Option<String>,
+}
+
+impl Step {
+    /// The step's kind, as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Up(_) => "up",
+            Step::Scale(_) => "scale",
+            Step::Start(_) => "start",
+            Step::Stop(_) => "stop",
+            Step::Kill(_) => "kill",
+            Step::Wait(_) => "wait",
+            Step::Snapshot(_) => "snapshot",
+            Step::Exec(_) => "exec",
+            Step::Http(_) => "http",
+            Step::Expect(_) => "expect",
+        }
+    }
+}
+
+/// A place in a scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// One problem of a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub file: String,
+    /// Where.
+    pub at: Position,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.at.line, self.at.column, self.message
+        )
+    }
+}
+
+/// Every problem of a file, one per line.
+#[derive(Debug)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{}", lines.join("\n"))
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Where each item of the top-level `steps:` list starts.
+fn step_positions(text: &str) -> Vec<Position> {
+    let mut positions = Vec::new();
+    let mut in_steps = false;
+    let mut indent: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let col = line.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if col == 0 {
+            in_steps = trimmed.starts_with("steps:");
+            continue;
+        }
+        if in_steps && (trimmed.starts_with("- ") || trimmed == "-") {
+            if indent.is_none() {
+                indent = Some(col);
+            }
+            if indent == Some(col) {
+                positions.push(Position {
+                    line: i + 1,
+                    column: col + 1,
+                });
+            }
+        }
+    }
+    positions
+}
+
+/// Reads and checks a scenario. `file` names it in messages.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, Problems> {
+    let text = crate::templates::normalize_line_endings(text);
+    let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            })
+            .unwrap_or(Position { line: 1, column: 1 });
+        Problems(vec![Problem {
+            file: file.to_string(),
+            at,
+            message: yaml_message(&e),
+        }])
+    })?;
+    let positions = step_positions(&text);
+    let problems = validate(&scenario)
+        .into_iter()
+        .map(|(step, message)| Problem {
+            file: file.to_string(),
+            at: step
+                .and_then(|i| positions.get(i).copied())
+                .unwrap_or(Position { line: 1, column: 1 }),
+            message,
+        })
+        .collect::<Vec<_>>();
+    if problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// serde_yaml's message without its own position suffix (we print ours).
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let mut msg = e.to_string();
+    // Drop serde_yaml's own "at line L column C": the position leads the line.
+    if let Some(start) = msg.find(" at line ") {
+        let rest = &msg[start + " at line ".len()..];
+        let skip = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ' ' || "column".contains(c)))
+            .unwrap_or(rest.len());
+        msg = format!("{}{}", &msg[..start], &rest[skip..]);
+    }
+    if msg.contains("unknown variant") {
+        format!("{msg}; a step is one of: up, scale, start, stop, kill, wait, snapshot, exec, http, expect")
+    } else {
+        msg
+    }
+}
+
+fn safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.')
+}
+
+/// Checks a parsed scenario as a whole: every problem, with the index of
+/// the step it concerns (or `None` for the whole file).
+pub fn validate(s: &Scenario) -> Vec<(Option<usize>, String)> {
+    let mut problems = Vec::new();
+    if let Err(e) = Stage::new(s.stage) {
+        problems.push((None, format!("{e}")));
+    }
+    if !safe_file_name(&s.name) {
+        problems.push((
+            None,
+            format!(
+                "scenario name `{}` must be a file name (letters, digits, `-`, `_`)",
+                s.name
+            ),
+        ));
+    }
+    if !matches!(s.steps.first(), Some(Step::Up(_))) {
+        problems.push((
+            Some(0),
+            "the first step must be `up`: a scenario starts from a fresh lab".into(),
+        ));
+    }
+    let stage = s.stage;
+    let mut webapps: HashSet<String> = HashSet::new();
+    let mut snapshots = HashSet::new();
+    let mut saved = HashSet::new();
+    let known =
+        |node: &str, webapps: &HashSet<String>| node == naming::HA || webapps.contains(node);
+    let described = |webapps: &HashSet<String>| {
+        let mut list: Vec<&str> = webapps.iter().map(String::as_str).collect();
+        list.sort_by_key(|n| crate::node::membership::natural_key(n));
+        if list.is_empty() {
+            "`ha` only".to_string()
+        } else {
+            format!("ha, {}", list.join(", "))
+        }
+    };
+    for (i, step) in s.steps.iter().enumerate() {
+        let mut bad = |msg: String| {
+            problems.push((
+                Some(i),
+                format!("step {} (`{}`): {msg}", i + 1, step.kind()),
+            ))
+        };
+        match step {
+            Step::Up(UpStep { webapps: n }) | Step::Scale(ScaleStep { webapps: n }) => {
+                if matches!(step, Step::Up(_)) && i > 0 {
+                    bad("`up` may only be the first step; use `scale` or `start` later".into());
+                }
+                if *n > 252 {
+                    bad(format!(
+                        "{n} web apps do not fit the lab's subnet (at most 252)"
+                    ));
+                }
+                webapps = (1..=*n).map(naming::webapp_name).collect();
+            }
+            Step::Start(node) => {
+                if node != naming::HA && naming::webapp_number(node).is_none() {
+                    bad(format!(
+                        "unknown node `{node}`: nodes are `ha` and web apps `s1`, `s2`, …"
+                    ));
+                } else if node != naming::HA {
+                    webapps.insert(node.clone());
+                }
+            }
+            Step::Stop(node) | Step::Kill(node) => {
+                if !known(node, &webapps) {
+                    bad(format!(
+                        "unknown node `{node}`: at this step the lab has {}",
+                        described(&webapps)
+                    ));
+                }
+            }
+            Step::Exec(e) => {
+                if !known(&e.node, &webapps) {
+                    bad(format!(
+                        "unknown node `{}`: at this step the lab has {}",
+                        e.node,
+                        described(&webapps)
+                    ));
+                }
+                if e.cmd.is_empty() {
+                    bad("`cmd` is empty: give the command and its arguments, e.g. `cmd: [ls, /nodes]`".into());
+                }
+                if let Some(f) = &e.save_as {
+                    if !safe_file_name(f) || !saved.insert(f.clone()) {
+                        bad(format!("`save_as: {f}` must be a new, plain file name"));
+                    }
+                }
+            }
+            Step::Wait(w) => {
+                let given = usize::from(w.converged)
+                    + usize::from(w.seconds.is_some())
+                    + usize::from(w.until.is_some());
+                if given != 1 {
+                    bad(
+                        "give exactly one of `converged: true`, `seconds: N` or `until: {…}`"
+                            .into(),
+                    );
+                }
+                if let Some(sec) = w.seconds {
+                    if !(0.0..=600.0).contains(&sec) {
+                        bad(format!("`seconds: {sec}` must be between 0 and 600"));
+                    }
+                }
+                if w.timeout.is_some_and(|t| t == 0 || t > 1800) {
+                    bad("`timeout` must be between 1 and 1800 seconds".into());
+                }
+                if let Some(e) = &w.until {
+                    for msg in check_expectation(e, stage, &webapps) {
+                        bad(msg);
+                    }
+                }
+            }
+            Step::Snapshot(snap) => {
+                if !safe_file_name(&snap.name) {
+                    bad(format!("snapshot name `{}` must be a plain folder name (letters, digits, `-`, `_`)", snap.name));
+                } else if !snapshots.insert(snap.name.clone()) {
+                    bad(format!("snapshot name `{}` is used twice", snap.name));
+                }
+            }
+            Step::Http(h) => {
+                if h.requests == 0 || h.requests > 10_000 {
+                    bad("`requests` must be between 1 and 10000".into());
+                }
+            }
+            Step::Expect(e) => {
+                for msg in check_expectation(e, stage, &webapps) {
+                    bad(msg);
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn check_expectation(e: &Expectation, stage: u8, webapps: &HashSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    if e.members.is_some() && stage < 2 {
+        out.push(format!(
+            "`members` needs Serf, which runs from stage 2 (this scenario is at stage {stage})"
+        ));
+    }
+    if e.nodes.is_some() && stage < 5 {
+        out.push(format!(
+            "`nodes` needs /nodes, kept from stage 5 (this scenario is at stage {stage})"
+        ));
+    }
+    if let Some(f) = &e.file {
+        if f.node != naming::HA && !webapps.contains(&f.node) {
+            out.push(format!("unknown node `{}` in `file`", f.node));
+        }
+        if f.contains.is_none() && f.not_contains.is_none() {
+            out.push("`file` needs `contains` or `not_contains`".into());
+        }
+    }
+    let empty = e.members.is_none()
+        && e.config_servers.is_none()
+        && e.running_servers.is_none()
+        && e.nodes.is_none()
+        && e.servers.is_none()
+        && e.file.is_none();
+    if empty {
+        out.push("an expectation needs at least one of: members, config_servers, running_servers, nodes, servers, file".into());
+    }
+    out
+}
+
+/// The built-in scenarios, `scenarios/taskN.yaml`, embedded in the binary.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("task0", include_str!("../scenarios/task0.yaml")),
+    ("task1", include_str!("../scenarios/task1.yaml")),
+    ("task2", include_str!("../scenarios/task2.yaml")),
+    ("task3", include_str!("../scenarios/task3.yaml")),
+    ("task4", include_str!("../scenarios/task4.yaml")),
+    ("task5", include_str!("../scenarios/task5.yaml")),
+    ("task6", include_str!("../scenarios/task6.yaml")),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse("t.yaml", text) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_built_in_scenario_is_valid() {
+        for (name, text) in BUILT_IN {
+            let s =
+                parse(&format!("scenarios/{name}.yaml"), text).unwrap_or_else(|p| panic!("{p}"));
+            assert_eq!(&s.name, name);
+        }
+    }
+
+    #[test]
+    fn a_full_scenario_parses() {
+        let s = parse(
+            "t.yaml",
+            "name: demo\nstage: 5\nsteps:\n  - up: {webapps: 0}\n  - start: s1\n  - wait: {converged: true}\n  - snapshot: {name: one, capture: [ps, config]}\n  - stop: s1\n  - expect: {nodes: []}\n  - exec: {node: ha, cmd: [ls, /nodes], save_as: ls.txt}\n  - http: {requests: 3, expect_status: 503}\n",
+        )
+        .unwrap();
+        assert_eq!(s.steps.len(), 8);
+        assert!(matches!(&s.steps[1], Step::Start(n) if n == "s1"));
+        assert!(
+            matches!(&s.steps[3], Step::Snapshot(SnapshotStep { capture: Some(c), .. }) if c == &[Capture::Ps, Capture::Config])
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let p = problems("name: x\nsteps:\n  - up: {webapps: 2\n");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0], "t.yaml:4:1: did not find expected ',' or '}', while parsing a flow mapping at line 3 column 9");
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_are_refused() {
+        let p = problems("name: x\nsteps:\n  - up: {webapps: 2, colour: red}\n");
+        assert!(p[0].contains("unknown field `colour`"), "{p:?}");
+        assert!(p[0].starts_with("t.yaml:3:"), "{p:?}");
+        let p = problems("name: x\nsteps:\n  - up: {}\n  - reboot: ha\n");
+        assert!(p[0].contains("unknown variant `reboot`"), "{p:?}");
+        assert!(p[0].contains("a step is one of"), "{p:?}");
+        let p = problems("name: x\nsurprise: 1\nsteps: []\n");
+        assert!(p[0].contains("unknown field `surprise`"), "{p:?}");
+    }
+
+    #[test]
+    fn wrong_types_are_refused() {
+        let p = problems("name: x\nsteps:\n  - up: {webapps: many}\n");
+        assert!(
+            p[0].contains("invalid type") || p[0].contains("invalid value"),
+            "{p:?}"
+        );
+        assert!(p[0].starts_with("t.yaml:3:"), "{p:?}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_at_its_step() {
+        let p = problems(
+            "name: x\nstage: 1\nsteps:\n  - up: {webapps: 1}\n  - stop: s2\n  - kill: db\n  - wait: {}\n  - expect: {members: 1}\n  - snapshot: {name: a}\n  - snapshot: {name: a}\n",
+        );
+        assert_eq!(p.len(), 5, "{p:#?}");
+        assert!(
+            p[0].starts_with(
+                "t.yaml:5:3: step 2 (`stop`): unknown node `s2`: at this step the lab has ha, s1"
+            ),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].starts_with("t.yaml:6:3: step 3 (`kill`): unknown node `db`"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[2].starts_with("t.yaml:7:3: step 4 (`wait`): give exactly one"),
+            "{}",
+            p[2]
+        );
+        assert!(
+            p[3].contains("step 5 (`expect`): `members` needs Serf"),
+            "{}",
+            p[3]
+        );
+        assert!(
+            p[4].starts_with("t.yaml:10:3: step 7 (`snapshot`): snapshot name `a` is used twice"),
+            "{}",
+            p[4]
+        );
+    }
+
+    #[test]
+    fn a_scenario_must_start_with_up() {
+        let p = problems("name: x\nsteps:\n  - start: s1\n");
+        assert!(p[0].contains("the first step must be `up`"), "{p:?}");
+    }
+
+    #[test]
+    fn crlf_files_parse() {
+        assert!(problems("name: x\r\nsteps:\r\n  - up: {}\r\n").is_empty());
+    }
+}

@@ -65,6 +65,9 @@ pub enum Command {
     Collect(CollectArgs),
     /// Check scenario files without running them (no Docker needed).
     Validate(ValidateArgs),
+    /// Measure convergence, zero-downtime scaling and labctl against Docker
+    /// Compose; prints figures (BENCHMARKS.md is its Markdown output).
+    Bench(BenchArgs),
     /// The node side, run inside the lab's containers.
     #[command(subcommand, hide = true)]
     Node(NodeCommand),
@@ -184,6 +187,36 @@ pub struct CollectArgs {
     pub build: BuildArgs,
 }
 
+/// `bench`'s arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Benchmarks to run: join, leave, zero-downtime, compose, images
+    /// (default: all).
+    pub names: Vec<String>,
+    /// Runs of each benchmark.
+    #[arg(long, default_value_t = 2)]
+    pub runs: usize,
+    /// Scale cycles of the zero-downtime benchmark.
+    #[arg(long, default_value_t = 10)]
+    pub cycles: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// `bench --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// Tables for a terminal.
+    Table,
+    /// One JSON document.
+    Json,
+    /// The BENCHMARKS.md document.
+    Markdown,
+}
+
 /// `validate`'s arguments.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -239,7 +272,7 @@ pub enum NodeCommand {
     /// Watch Serf's member list on `ha` and reconcile on every change.
     Watch {
         /// Polling interval.
-        #[arg(long, default_value_t = 200, value_name = "MS")]
+        #[arg(long, default_value_t = 100, value_name = "MS")]
         interval_ms: u64,
     },
     /// Render HAProxy's configuration from `/nodes`.

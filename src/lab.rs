@@ -20,7 +20,7 @@ use crate::stage::Stage;
 use crate::stats::ServerState;
 
 /// How many containers are created or removed at once.
-const PARALLEL: usize = 8;
+const PARALLEL: usize = 16;
 /// How long a stopping web app gets to finish its requests.
 const STOP_TIMEOUT_S: i32 = 10;
 
@@ -335,7 +335,12 @@ impl Lab {
                     ],
                 };
                 progress.info(format!("starting {} at {}", spec.name, spec.ip));
-                self.create_and_start(&spec).await?;
+                // The web apps need not wait for `ha`: they retry joining it.
+                let (ha, webapps) = tokio::join!(
+                    self.create_and_start(&spec),
+                    self.apply_scale(webapps, &network, addressing, stage, progress)
+                );
+                return ha.and(webapps);
             }
         }
         self.apply_scale(webapps, &network, addressing, stage, progress)
@@ -810,7 +815,7 @@ impl Lab {
                     last_err = Some(e);
                 }
             }
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(self
             .explain_timeout(&expected, &last, last_err, timeout)

@@ -2,6 +2,7 @@
 //! lab on a Docker Engine, and is the node side inside the lab's containers.
 
 pub mod base_image;
+pub mod bench;
 pub mod cli;
 pub mod cmd;
 pub mod engine;

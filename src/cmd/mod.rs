@@ -1,5 +1,6 @@
 //! The host-side verbs, one file each; this file dispatches to them.
 
+mod bench;
 mod build;
 mod collect;
 mod down;
@@ -68,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Down => down::run(&ctx).await,
         Command::Run(args) => collect::run_file(&ctx, &args).await,
         Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
+        Command::Bench(args) => bench::run(&ctx, &args).await,
         Command::Validate(_) => unreachable!("validate runs without an engine"),
         Command::Node(_) => unreachable!("node commands run without an engine"),
     }

@@ -1,0 +1,58 @@
+//! `labctl bench`: print the lab's figures.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::bench;
+use crate::cli::{BenchArgs, BenchFormat};
+use crate::images;
+
+pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
+    let names: Vec<String> = if args.names.is_empty() {
+        bench::ALL.iter().map(|s| (*s).to_string()).collect()
+    } else {
+        args.names.clone()
+    };
+    for n in &names {
+        anyhow::ensure!(
+            bench::ALL.contains(&n.as_str()),
+            "unknown benchmark `{n}`: choose among {}",
+            bench::ALL.join(", ")
+        );
+    }
+    images::ensure(
+        ctx.lab.engine(),
+        &ctx.templates,
+        &args.build,
+        false,
+        &ctx.progress,
+    )
+    .await?;
+    let report = bench::run(
+        ctx.lab.engine(),
+        &names,
+        args.runs.max(1),
+        args.cycles.max(1),
+        &ctx.progress,
+    )
+    .await?;
+    ctx.progress.finish();
+    let command = format!(
+        "labctl bench {}--runs {} --cycles {} --format markdown",
+        if args.names.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", names.join(" "))
+        },
+        args.runs,
+        args.cycles
+    );
+    match args.format {
+        BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        BenchFormat::Markdown => print!("{}", bench::markdown(&report, &command)),
+        BenchFormat::Table => println!("{}", bench::text(&report)),
+    }
+    Ok(ExitCode::SUCCESS)
+}

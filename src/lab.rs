@@ -21,6 +21,8 @@ use crate::stats::ServerState;
 
 /// How many containers are created or removed at once.
 const PARALLEL: usize = 16;
+/// How long `wait` gives a web app to appear before it asks it to join again.
+const NUDGE_AFTER: Duration = Duration::from_secs(3);
 /// How long a stopping web app gets to finish its requests.
 const STOP_TIMEOUT_S: i32 = 10;
 
@@ -150,6 +152,16 @@ impl Lab {
         }
     }
 
+    /// The lab's network, which must exist.
+    async fn require_network(&self) -> Result<NetworkInfo> {
+        self.own_network().await?.with_context(|| {
+            format!(
+                "lab `{}` is not up; start it with `labctl up`",
+                self.names.lab()
+            )
+        })
+    }
+
     fn addressing(network: &NetworkInfo) -> Result<Addressing> {
         let subnet = network
             .subnets
@@ -269,13 +281,7 @@ impl Lab {
             None => self.create_network(subnet, webapps, progress).await?,
         };
         let addressing = Self::addressing(&network)?;
-        if webapps > addressing.capacity() {
-            bail!(
-                "subnet {} holds at most {} web apps, not {webapps}",
-                addressing.subnet(),
-                addressing.capacity()
-            );
-        }
+        check_capacity(addressing, webapps)?;
         let existing = self.containers().await?;
         let ha = existing
             .iter()
@@ -382,12 +388,7 @@ impl Lab {
                 }
             };
             let addressing = Addressing::new(subnet)?;
-            if webapps > addressing.capacity() {
-                bail!(
-                    "subnet {subnet} holds at most {} web apps, not {webapps}",
-                    addressing.capacity()
-                );
-            }
+            check_capacity(addressing, webapps)?;
             if let Some(other) = all
                 .iter()
                 .find(|n| n.subnets.iter().any(|s| naming::overlaps(*s, subnet)))
@@ -446,20 +447,9 @@ impl Lab {
 
     /// Scales the web apps to `wanted` (the lab must be up).
     pub async fn scale(&self, wanted: u32, progress: &Progress) -> Result<()> {
-        let network = self.own_network().await?.with_context(|| {
-            format!(
-                "lab `{}` is not up; start it with `labctl up`",
-                self.names.lab()
-            )
-        })?;
+        let network = self.require_network().await?;
         let addressing = Self::addressing(&network)?;
-        if wanted > addressing.capacity() {
-            bail!(
-                "subnet {} holds at most {} web apps, not {wanted}",
-                addressing.subnet(),
-                addressing.capacity()
-            );
-        }
+        check_capacity(addressing, wanted)?;
         self.node(HA).await?;
         let stage = self.stage().await?;
         self.apply_scale(wanted, &network, addressing, stage, progress)
@@ -611,12 +601,7 @@ impl Lab {
         let n = naming::webapp_number(node)
             .with_context(|| format!("no node `{node}` in lab `{}`", self.names.lab()))?;
         self.check_names_free(&[node.to_string()]).await?;
-        let network = self.own_network().await?.with_context(|| {
-            format!(
-                "lab `{}` is not up; start it with `labctl up`",
-                self.names.lab()
-            )
-        })?;
+        let network = self.require_network().await?;
         let addressing = Self::addressing(&network)?;
         let stage = self.stage().await?;
         self.create_webapps(&[n], &network, addressing, stage, progress)
@@ -800,6 +785,7 @@ impl Lab {
         let started = Instant::now();
         let mut last = Backends::default();
         let mut last_err = None;
+        let mut next_nudge = NUDGE_AFTER;
         while started.elapsed() < timeout {
             match self.readiness(stage, &expected).await {
                 Ok((ready, msg, b)) => {
@@ -807,6 +793,10 @@ impl Lab {
                         return Ok(started.elapsed());
                     }
                     progress.set(msg);
+                    if stage.has_serf() && started.elapsed() > next_nudge {
+                        next_nudge += NUDGE_AFTER;
+                        self.nudge(&expected, progress).await;
+                    }
                     last = b;
                     last_err = None;
                 }
@@ -820,6 +810,33 @@ impl Lab {
         Err(self
             .explain_timeout(&expected, &last, last_err, timeout)
             .await)
+    }
+
+    /// Makes expected web apps that `ha`'s Serf agent does not count as alive
+    /// announce themselves again. Serf remembers a node's leave for a while;
+    /// a new node that reuses the name (s5 removed, later s5 created again)
+    /// can be taken for the one that left until it joins once more.
+    async fn nudge(&self, expected: &[String], progress: &Progress) {
+        let Ok(members) = self.members().await else {
+            return;
+        };
+        for node in expected {
+            let alive = members
+                .iter()
+                .any(|m| &m.name == node && m.status == "alive");
+            if !alive {
+                progress.info(format!(
+                    "`{node}` is not alive in ha's Serf view yet; it joins again"
+                ));
+                let _ = self
+                    .engine
+                    .exec(
+                        &self.names.container(node),
+                        &["sh", "-c", "serf join \"$SERF_JOIN\""],
+                    )
+                    .await;
+            }
+        }
     }
 
     /// Says which node is not ready and why, with its last logs.
@@ -912,6 +929,18 @@ fn key_env(network: &NetworkInfo) -> Option<String> {
         .labels
         .get(labels::SERF_KEY)
         .map(|k| format!("SERF_ENCRYPT_KEY={k}"))
+}
+
+/// Refuses more web apps than the subnet holds.
+fn check_capacity(addressing: Addressing, webapps: u32) -> Result<()> {
+    if webapps > addressing.capacity() {
+        bail!(
+            "subnet {} holds at most {} web apps, not {webapps}",
+            addressing.subnet(),
+            addressing.capacity()
+        );
+    }
+    Ok(())
 }
 
 /// Whether HAProxy serves exactly `expected`, every one UP with a passed

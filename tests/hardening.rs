@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, get_with, labctl, text, Load, TestLab};
+use common::{all_up, get, get_with, labctl, names, text, Load, TestLab};
 use labctl::engine::Engine;
 
 fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
@@ -16,18 +16,6 @@ fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
             .expect("these tests need a running Docker Engine");
         f(&engine).await
     })
-}
-
-fn names(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_string()).collect()
-}
-
-fn all_up(lab: &TestLab, nodes: &[&str]) -> bool {
-    let states = lab.haproxy_states();
-    states.len() == nodes.len()
-        && nodes
-            .iter()
-            .all(|n| states.iter().any(|(name, s)| name == n && s == "UP"))
 }
 
 #[test]

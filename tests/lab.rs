@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get, labctl, text, Load, TestLab};
+use common::{all_up, get, labctl, names, text, Load, TestLab};
 use labctl::engine::Engine;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -15,18 +15,6 @@ fn rt() -> tokio::runtime::Runtime {
 fn engine(rt: &tokio::runtime::Runtime) -> Engine {
     rt.block_on(Engine::connect())
         .expect("these tests need a running Docker Engine")
-}
-
-fn names(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_string()).collect()
-}
-
-fn all_up(lab: &TestLab, nodes: &[&str]) -> bool {
-    let states = lab.haproxy_states();
-    states.len() == nodes.len()
-        && nodes
-            .iter()
-            .all(|n| states.iter().any(|(name, s)| name == n && s == "UP"))
 }
 
 #[test]

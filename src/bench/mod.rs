@@ -283,8 +283,13 @@ pub async fn zero_downtime(
     }
     .await;
     let report = load.finish().await;
+    if let Err(e) = result {
+        return Err(e.context(
+            "lab `bench-zero` is left as it is for inspection (`labctl --lab bench-zero status`); \
+             `labctl --lab bench-zero down` removes it",
+        ));
+    }
     lab.down(progress).await?;
-    result?;
     Ok(report)
 }
 

@@ -116,13 +116,7 @@ pub fn on_event() -> Result<()> {
             // The lab's task 4: the template sees only the joining member.
             let (servers, refused) = backends(&event_members);
             log_refusals(&refused);
-            let layout = Layout::default();
-            let template = std::fs::read_to_string(&layout.template)
-                .with_context(|| format!("reading `{}`", layout.template.display()))?;
-            let text = crate::templates::render_haproxy(
-                &crate::templates::normalize_line_endings(&template),
-                &reconcile::context_for(&servers),
-            )?;
+            let text = reconcile::render_config(&Layout::default(), &servers)?;
             reconcile::write_atomic(std::path::Path::new(stage.generated_config()), &text)
         }
         OnEvent::Regenerate | OnEvent::Reload => {
@@ -225,12 +219,7 @@ pub fn render_config(if_missing: bool) -> Result<()> {
     } else {
         reconcile::read_registry(&layout.nodes_dir)
     };
-    let template = std::fs::read_to_string(&layout.template)
-        .with_context(|| format!("reading `{}`", layout.template.display()))?;
-    let text = crate::templates::render_haproxy(
-        &crate::templates::normalize_line_endings(&template),
-        &reconcile::context_for(&servers),
-    )?;
+    let text = reconcile::render_config(&layout, &servers)?;
     if let Some(dir) = layout.config.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -126,6 +126,16 @@ pub fn context_for(servers: &[Server]) -> HaproxyContext {
     }
 }
 
+/// HAProxy's configuration for `servers`, from the layout's template.
+pub fn render_config(layout: &Layout, servers: &[Server]) -> Result<String> {
+    let template = fs::read_to_string(&layout.template)
+        .with_context(|| format!("reading template `{}`", layout.template.display()))?;
+    render_haproxy(
+        &crate::templates::normalize_line_endings(&template),
+        &context_for(servers),
+    )
+}
+
 /// Brings `/nodes` and HAProxy's configuration in line with `servers`.
 /// `check` validates a candidate configuration file and `reload` hands the
 /// new one to HAProxy; a failure of either leaves the running configuration
@@ -159,12 +169,7 @@ fn apply(
     reload: impl Fn() -> Result<()>,
 ) -> Result<Outcome> {
     sync_registry(&layout.nodes_dir, servers)?;
-    let template = fs::read_to_string(&layout.template)
-        .with_context(|| format!("reading template `{}`", layout.template.display()))?;
-    let rendered = render_haproxy(
-        &crate::templates::normalize_line_endings(&template),
-        &context_for(servers),
-    )?;
+    let rendered = render_config(layout, servers)?;
     if fs::read_to_string(&layout.config).ok().as_deref() == Some(rendered.as_str()) {
         return Ok(Outcome::Unchanged);
     }

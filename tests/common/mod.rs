@@ -270,3 +270,17 @@ impl Load {
         self.handle.join().expect("load thread")
     }
 }
+
+/// Owned names from string slices.
+pub fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_string()).collect()
+}
+
+/// Whether HAProxy serves exactly `nodes`, all UP, per `labctl status`.
+pub fn all_up(lab: &TestLab, nodes: &[&str]) -> bool {
+    let states = lab.haproxy_states();
+    states.len() == nodes.len()
+        && nodes
+            .iter()
+            .all(|n| states.iter().any(|(name, s)| name == n && s == "UP"))
+}

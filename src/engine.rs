@@ -67,6 +67,16 @@ pub struct ContainerInfo {
     pub ports: Vec<PublishedPort>,
 }
 
+impl ContainerInfo {
+    /// The host port a container port is published on, if it is.
+    pub fn host_port(&self, container_port: u16) -> Option<u16> {
+        self.ports
+            .iter()
+            .find(|p| p.container == container_port)
+            .and_then(|p| p.host_port)
+    }
+}
+
 /// A container port and where it is published on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPort {

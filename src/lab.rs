@@ -48,6 +48,20 @@ pub struct Publish {
     pub stats_auth: Option<String>,
 }
 
+impl Publish {
+    /// The lab's own ports (80 and 1936) for the default lab, free ports
+    /// picked by the engine for the others, unless given.
+    pub fn defaults(names: &LabNames, bind: IpAddr, http: Option<u16>, stats: Option<u16>) -> Self {
+        let own = names.is_default();
+        Self {
+            bind,
+            http: http.unwrap_or(if own { 80 } else { 0 }),
+            stats: stats.unwrap_or(if own { 1936 } else { 0 }),
+            stats_auth: None,
+        }
+    }
+}
+
 /// One lab on one engine.
 pub struct Lab {
     engine: Engine,
@@ -671,6 +685,14 @@ impl Lab {
             .await?
             .success("reading HAProxy's state in `ha`")?;
         serde_json::from_str(out.stdout.trim()).context("reading HAProxy's state from `ha`")
+    }
+
+    /// The host port `ha` publishes a container port on.
+    pub async fn ha_port(&self, container_port: u16) -> Result<u16> {
+        self.node(HA)
+            .await?
+            .host_port(container_port)
+            .with_context(|| format!("`ha` publishes no port {container_port}"))
     }
 
     /// The stage the lab runs, from `ha`'s label.

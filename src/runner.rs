@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -179,12 +180,7 @@ async fn run_step(
     let engine = lab.engine();
     match step {
         Step::Up(u) => {
-            let publish = Publish {
-                bind: "127.0.0.1".parse()?,
-                http: if lab.names().is_default() { 80 } else { 0 },
-                stats: if lab.names().is_default() { 1936 } else { 0 },
-                stats_auth: None,
-            };
+            let publish = Publish::defaults(lab.names(), IpAddr::from([127, 0, 0, 1]), None, None);
             lab.up(None, &publish, u.webapps, stage, progress).await?;
             lab.wait_converged(u.webapps, Duration::from_secs(120), progress)
                 .await?;
@@ -260,7 +256,7 @@ async fn run_step(
             }
         }
         Step::Http(h) => {
-            let port = published_port(lab, 80).await?;
+            let port = lab.ha_port(80).await?;
             let mut hosts = BTreeSet::new();
             for i in 0..h.requests {
                 let (status, body) = http_get(port)
@@ -404,15 +400,6 @@ pub async fn check(lab: &Lab, stage: Stage, e: &Expectation) -> Result<()> {
         }
     }
     Ok(())
-}
-
-async fn published_port(lab: &Lab, container_port: u16) -> Result<u16> {
-    let ha = lab.node(HA).await?;
-    ha.ports
-        .iter()
-        .find(|p| p.container == container_port)
-        .and_then(|p| p.host_port)
-        .with_context(|| format!("`ha` publishes no port {container_port}"))
 }
 
 /// One GET through `ha` on 127.0.0.1: status and body.

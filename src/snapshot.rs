@@ -288,12 +288,7 @@ async fn stats_page(lab: &Lab, containers: &[ContainerInfo]) -> Result<String> {
         .iter()
         .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(HA))
         .context("the lab has no `ha`")?;
-    let port = ha
-        .ports
-        .iter()
-        .find(|p| p.container == 1936)
-        .and_then(|p| p.host_port)
-        .context("`ha` publishes no stats port")?;
+    let port = ha.host_port(1936).context("`ha` publishes no stats port")?;
     let doc = lab.engine().inspect_container_json(&ha.name).await?;
     let auth = doc["Config"]["Env"]
         .as_array()

@@ -251,14 +251,7 @@ pub async fn zero_downtime(
     progress: &Progress,
 ) -> Result<load::LoadReport> {
     let lab = fresh_lab(engine, "bench-zero", 2, progress).await?;
-    let port = lab
-        .node(naming::HA)
-        .await?
-        .ports
-        .iter()
-        .find(|p| p.container == 80)
-        .and_then(|p| p.host_port)
-        .context("ha publishes no port 80")?;
+    let port = lab.ha_port(80).await?;
     let load = load::Load::start(port, 4, 4, 2_000_000, Duration::from_secs(30 * 60));
     let result: Result<()> = async {
         for c in 0..cycles {

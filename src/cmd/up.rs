@@ -10,14 +10,9 @@ use crate::images;
 use crate::lab::Publish;
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
-    let default_lab = ctx.lab.names().is_default();
     let publish = Publish {
-        bind: args.bind,
-        http: args.http_port.unwrap_or(if default_lab { 80 } else { 0 }),
-        stats: args
-            .stats_port
-            .unwrap_or(if default_lab { 1936 } else { 0 }),
         stats_auth: args.stats_auth.clone(),
+        ..Publish::defaults(ctx.lab.names(), args.bind, args.http_port, args.stats_port)
     };
     images::ensure(
         ctx.lab.engine(),

@@ -54,9 +54,21 @@ pub struct BuildContext {
     pub digest: String,
 }
 
+/// The base image both images are built from.
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// Its name, written into the Dockerfiles.
+    pub name: String,
+    /// Its id: part of the context digest, so a remade base (same name, new
+    /// content) makes the images stale.
+    pub id: String,
+}
+
 #[derive(Serialize)]
 struct DockerfileContext<'a> {
     base: &'a str,
+    /// The constant labels, as `key="value" …` for a LABEL instruction.
+    labels: String,
 }
 
 /// Renders the build context of `role` from the templates, with `binary` as
@@ -64,7 +76,7 @@ struct DockerfileContext<'a> {
 pub fn build_context(
     templates: &Templates,
     role: Role,
-    base: &str,
+    base: &Base,
     binary: &[u8],
 ) -> Result<BuildContext> {
     let prefix = format!("{}/", role.dir());
@@ -76,7 +88,19 @@ pub fn build_context(
     {
         let rel = &file.path[prefix.len()..];
         if rel == "Dockerfile.tera" {
-            let text = templates::render(&file.origin, &file.text, &DockerfileContext { base })?;
+            let text = templates::render(
+                &file.origin,
+                &file.text,
+                &DockerfileContext {
+                    base: &base.name,
+                    labels: format!(
+                        "{}=\"true\" {}=\"{}\"",
+                        labels::MANAGED,
+                        labels::IMAGE,
+                        role.dir()
+                    ),
+                },
+            )?;
             entries.push(("Dockerfile".into(), 0o644, text.into_bytes()));
         } else {
             let mode = if rel.ends_with("/run") { 0o755 } else { 0o644 };
@@ -87,6 +111,7 @@ pub fn build_context(
     entries.sort();
 
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    base.id.hash(&mut hasher);
     let mut builder = tar::Builder::new(Vec::new());
     for (path, mode, data) in &entries {
         (path, mode, data).hash(&mut hasher);
@@ -216,7 +241,11 @@ pub async fn ensure(
 ) -> Result<()> {
     validate_templates(templates)?;
     let binary = own_binary()?;
-    let base = resolve_base(engine, args, progress).await?;
+    let name = resolve_base(engine, args, progress).await?;
+    let base = Base {
+        id: engine.image_id(&name).await?,
+        name,
+    };
     for role in Role::ALL {
         let context = build_context(templates, role, &base, &binary)?;
         let current = engine.image_labels(role.image()).await?;
@@ -228,19 +257,19 @@ pub async fn ensure(
             continue;
         }
         progress.info(format!(
-            "building {} from {base}{}",
+            "building {} from {}{}",
             role.image(),
+            base.name,
             if current.is_some() {
                 " (templates or labctl changed)"
             } else {
                 ""
             }
         ));
-        let image_labels = HashMap::from([
-            (labels::MANAGED.to_string(), "true".to_string()),
-            (labels::IMAGE.to_string(), role.dir().to_string()),
-            (labels::CONTEXT.to_string(), context.digest.clone()),
-        ]);
+        // Only the digest is given here: the engine appends one LABEL step
+        // per label, each a container commit, after the last file; the
+        // constant labels are in the Dockerfile, above the files, cached.
+        let image_labels = HashMap::from([(labels::CONTEXT.to_string(), context.digest.clone())]);
         let started = std::time::Instant::now();
         engine
             .build_image(
@@ -266,6 +295,13 @@ pub async fn ensure(
 mod tests {
     use super::*;
 
+    fn base(name: &str, id: &str) -> Base {
+        Base {
+            name: name.into(),
+            id: id.into(),
+        }
+    }
+
     fn names_in(tar: &[u8]) -> Vec<(String, u32)> {
         let mut archive = tar::Archive::new(tar);
         archive
@@ -284,7 +320,7 @@ mod tests {
     #[test]
     fn contexts_hold_the_role_files_and_the_binary() {
         let t = Templates::embedded();
-        let ctx = build_context(&t, Role::Ha, "base:1", b"ELF").unwrap();
+        let ctx = build_context(&t, Role::Ha, &base("base:1", "a"), b"ELF").unwrap();
         let names = names_in(&ctx.tar);
         assert!(names.contains(&("Dockerfile".into(), 0o644)));
         assert!(names.contains(&("haproxy.cfg.tera".into(), 0o644)));
@@ -296,19 +332,23 @@ mod tests {
     #[test]
     fn the_digest_follows_the_content() {
         let t = Templates::embedded();
-        let a = build_context(&t, Role::Webapp, "base:1", b"one").unwrap();
-        let b = build_context(&t, Role::Webapp, "base:1", b"one").unwrap();
-        let c = build_context(&t, Role::Webapp, "base:1", b"two").unwrap();
-        let d = build_context(&t, Role::Webapp, "base:2", b"one").unwrap();
+        let one = base("base:1", "a");
+        let a = build_context(&t, Role::Webapp, &one, b"one").unwrap();
+        let b = build_context(&t, Role::Webapp, &one, b"one").unwrap();
+        let c = build_context(&t, Role::Webapp, &one, b"two").unwrap();
+        let d = build_context(&t, Role::Webapp, &base("base:2", "a"), b"one").unwrap();
+        // The same base name remade with other content.
+        let e = build_context(&t, Role::Webapp, &base("base:1", "b"), b"one").unwrap();
         assert_eq!(a.digest, b.digest);
         assert_ne!(a.digest, c.digest);
         assert_ne!(a.digest, d.digest);
+        assert_ne!(a.digest, e.digest);
     }
 
     #[test]
     fn the_dockerfile_names_the_base() {
         let t = Templates::embedded();
-        let ctx = build_context(&t, Role::Ha, "my/base:7", b"").unwrap();
+        let ctx = build_context(&t, Role::Ha, &base("my/base:7", "a"), b"").unwrap();
         let mut archive = tar::Archive::new(ctx.tar.as_slice());
         let mut text = String::new();
         for e in archive.entries().unwrap() {

@@ -61,7 +61,7 @@ pub fn check_config(path: &Path) -> Result<()> {
 /// sockets, while the old worker finishes the requests it holds.
 pub fn reload() -> Result<()> {
     if !Path::new(MASTER_SOCKET).exists() {
-        bail!("HAProxy is not running yet (no `{MASTER_SOCKET}`); it will read the new configuration when it starts");
+        bail!("HAProxy is not running yet (no `{MASTER_SOCKET}`)");
     }
     // A missing state file only means the new worker checks every server
     // afresh; it is no reason not to reload.

@@ -56,12 +56,12 @@ fn log_refusals(refused: &[Refusal]) {
 /// Reconciles `/nodes` and HAProxy with `servers`, logging what happened.
 /// Stage 5 of the lab writes the configuration but does not reload.
 fn apply(layout: &Layout, servers: &[Server], reload: bool) -> Result<Outcome> {
+    // Stage 5 writes the configuration and leaves the running HAProxy as it is.
     let out = reconcile(layout, servers, haproxy::check_config, || {
-        if reload {
-            haproxy::reload()
-        } else {
-            anyhow::bail!("stage 5: the running HAProxy keeps its configuration (no reload)")
-        }
+        reload
+            .then(haproxy::reload)
+            .transpose()
+            .map(|r| r.is_some())
     })?;
     if let Outcome::Applied { reloaded } = out {
         let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
@@ -165,7 +165,8 @@ pub fn watch(interval: Duration) -> Result<()> {
                     last_refused = refused;
                 }
                 let retry_due = last_failure.is_some_and(|t| t.elapsed() > Duration::from_secs(5));
-                if applied.as_ref() != Some(&servers) || retry_due {
+                let reload_pending = layout.reload_pending_file().exists();
+                if applied.as_ref() != Some(&servers) || retry_due || reload_pending {
                     match apply(&layout, &servers, true) {
                         Ok(_) => {
                             applied = Some(servers);

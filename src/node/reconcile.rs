@@ -40,6 +40,13 @@ impl Layout {
     pub fn error_file(&self) -> PathBuf {
         self.state_dir.join("last-error")
     }
+
+    /// Present while a configuration is written but HAProxy has not taken
+    /// it yet (its reload failed, e.g. HAProxy was still starting): the
+    /// reload is retried until it succeeds.
+    pub fn reload_pending_file(&self) -> PathBuf {
+        self.state_dir.join("reload-pending")
+    }
 }
 
 /// What a reconciliation did.
@@ -52,6 +59,9 @@ pub enum Outcome {
         /// Whether HAProxy was reloaded.
         reloaded: bool,
     },
+    /// The configuration was written earlier and HAProxy still could not be
+    /// reloaded; the next reconciliation tries again.
+    ReloadPending,
 }
 
 /// Writes `content` to `path` through a temporary file and a rename, so that
@@ -138,13 +148,15 @@ pub fn render_config(layout: &Layout, servers: &[Server]) -> Result<String> {
 
 /// Brings `/nodes` and HAProxy's configuration in line with `servers`.
 /// `check` validates a candidate configuration file and `reload` hands the
-/// new one to HAProxy; a failure of either leaves the running configuration
-/// in place and is recorded in the error file.
+/// new one to HAProxy (`Ok(false)`: not meant to, as at stage 5). A rejected
+/// configuration leaves the running one in place and is recorded in the
+/// error file; a failed reload is remembered and retried by the next call,
+/// even when the configuration has not changed since.
 pub fn reconcile(
     layout: &Layout,
     servers: &[Server],
     check: impl Fn(&Path) -> Result<()>,
-    reload: impl Fn() -> Result<()>,
+    reload: impl Fn() -> Result<bool>,
 ) -> Result<Outcome> {
     fs::create_dir_all(&layout.state_dir)
         .with_context(|| format!("creating `{}`", layout.state_dir.display()))?;
@@ -166,11 +178,14 @@ fn apply(
     layout: &Layout,
     servers: &[Server],
     check: impl Fn(&Path) -> Result<()>,
-    reload: impl Fn() -> Result<()>,
+    reload: impl Fn() -> Result<bool>,
 ) -> Result<Outcome> {
     sync_registry(&layout.nodes_dir, servers)?;
     let rendered = render_config(layout, servers)?;
     if fs::read_to_string(&layout.config).ok().as_deref() == Some(rendered.as_str()) {
+        if layout.reload_pending_file().exists() {
+            return Ok(hand_over(layout, reload, true));
+        }
         return Ok(Outcome::Unchanged);
     }
     let dir = layout.config.parent().unwrap_or(Path::new("/"));
@@ -186,11 +201,28 @@ fn apply(
     }
     fs::rename(&candidate, &layout.config)
         .with_context(|| format!("replacing `{}`", layout.config.display()))?;
+    Ok(hand_over(layout, reload, false))
+}
+
+/// Reloads HAProxy on the configuration in place. A failure is not an error
+/// of the reconciliation (the file is good), but it must not be forgotten:
+/// a HAProxy that parsed the previous file just before this one replaced it
+/// would otherwise serve the old backends until the next change.
+fn hand_over(layout: &Layout, reload: impl Fn() -> Result<bool>, retry: bool) -> Outcome {
+    let pending = layout.reload_pending_file();
     match reload() {
-        Ok(()) => Ok(Outcome::Applied { reloaded: true }),
+        Ok(reloaded) => {
+            let _ = fs::remove_file(&pending);
+            Outcome::Applied { reloaded }
+        }
         Err(e) => {
-            eprintln!("labctl: {e:#}");
-            Ok(Outcome::Applied { reloaded: false })
+            let _ = fs::write(&pending, format!("{e:#}\n"));
+            if retry {
+                Outcome::ReloadPending
+            } else {
+                eprintln!("labctl: {e:#}; the reload will be retried");
+                Outcome::Applied { reloaded: false }
+            }
         }
     }
 }
@@ -239,7 +271,7 @@ mod tests {
         let reloads = Cell::new(0);
         let reload = || {
             reloads.set(reloads.get() + 1);
-            Ok(())
+            Ok(true)
         };
         let servers = [server("s1", "10.0.0.11"), server("s2", "10.0.0.22")];
         let out = reconcile(&l, &servers, |_| Ok(()), reload).unwrap();
@@ -267,10 +299,38 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_reload_is_retried_until_haproxy_takes_the_config() {
+        let (l, _s) = layout("pending");
+        let servers = [server("s1", "10.0.0.11")];
+        let attempts = Cell::new(0);
+        let not_yet = || {
+            attempts.set(attempts.get() + 1);
+            anyhow::bail!("HAProxy is not running yet")
+        };
+        let out = reconcile(&l, &servers, |_| Ok(()), not_yet).unwrap();
+        assert_eq!(out, Outcome::Applied { reloaded: false });
+        assert!(l.reload_pending_file().exists());
+        // Same servers, file unchanged: the reload is still attempted.
+        let out = reconcile(&l, &servers, |_| Ok(()), not_yet).unwrap();
+        assert_eq!(out, Outcome::ReloadPending);
+        assert_eq!(attempts.get(), 2);
+        let out = reconcile(&l, &servers, |_| Ok(()), || Ok(true)).unwrap();
+        assert_eq!(out, Outcome::Applied { reloaded: true });
+        assert!(!l.reload_pending_file().exists());
+        // Taken: nothing more to do.
+        let out = reconcile(&l, &servers, |_| Ok(()), || panic!("no reload needed")).unwrap();
+        assert_eq!(out, Outcome::Unchanged);
+        // Stage 5 (no reload wanted) leaves nothing pending.
+        let out = reconcile(&l, &[], |_| Ok(()), || Ok(false)).unwrap();
+        assert_eq!(out, Outcome::Applied { reloaded: false });
+        assert!(!l.reload_pending_file().exists());
+    }
+
+    #[test]
     fn a_rejected_config_keeps_the_last_good_one() {
         let (l, _s) = layout("reject");
         let good = [server("s1", "10.0.0.11")];
-        reconcile(&l, &good, |_| Ok(()), || Ok(())).unwrap();
+        reconcile(&l, &good, |_| Ok(()), || Ok(true)).unwrap();
         let before = fs::read_to_string(&l.config).unwrap();
         let err = reconcile(
             &l,
@@ -285,17 +345,17 @@ mod tests {
             .unwrap()
             .contains("parse error"));
         // The next good reconciliation clears the error.
-        reconcile(&l, &good, |_| Ok(()), || Ok(())).unwrap();
+        reconcile(&l, &good, |_| Ok(()), || Ok(true)).unwrap();
         assert!(!l.error_file().exists());
     }
 
     #[test]
     fn a_broken_template_keeps_the_last_good_config() {
         let (l, _s) = layout("tpl");
-        reconcile(&l, &[server("s1", "10.0.0.11")], |_| Ok(()), || Ok(())).unwrap();
+        reconcile(&l, &[server("s1", "10.0.0.11")], |_| Ok(()), || Ok(true)).unwrap();
         let before = fs::read_to_string(&l.config).unwrap();
         fs::write(&l.template, "{% for s in %}").unwrap();
-        assert!(reconcile(&l, &[], |_| Ok(()), || Ok(())).is_err());
+        assert!(reconcile(&l, &[], |_| Ok(()), || Ok(true)).is_err());
         assert_eq!(fs::read_to_string(&l.config).unwrap(), before);
     }
 

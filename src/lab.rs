@@ -68,6 +68,13 @@ pub struct Lab {
     names: LabNames,
 }
 
+/// A scale step ready to run: the plan, and the new web apps' containers.
+struct ScaleWork {
+    existing: BTreeMap<u32, ContainerInfo>,
+    plan: ScalePlan,
+    specs: Vec<ContainerSpec>,
+}
+
 /// A change of the web app set, computed from what runs and what is wanted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalePlan {
@@ -307,14 +314,21 @@ impl Lab {
                 self.engine.start_container(&c.name).await?;
             }
             None => {
+                let work = self
+                    .plan_scale(webapps, &network, addressing, stage)
+                    .await?;
                 // A new `ha` joins the web apps that already run, so that a
-                // replaced balancer finds its cluster at once.
-                let running: Vec<String> = existing
+                // replaced balancer finds its cluster at once, and the ones
+                // starting with it: web apps join `ha` too, and whichever
+                // agent starts last finds the other listening. (Serf retries
+                // a failed join only after a second.)
+                let mut running: Vec<String> = existing
                     .iter()
                     .filter(|c| c.state == "running")
                     .filter_map(|c| c.addresses.get(&network.name))
                     .map(ToString::to_string)
                     .collect();
+                running.extend(work.specs.iter().map(|s| s.ip.to_string()));
                 let mut env = vec![
                     format!("NODE_NAME={HA}"),
                     format!("LAB={}", self.names.lab()),
@@ -356,10 +370,8 @@ impl Lab {
                 };
                 progress.info(format!("starting {} at {}", spec.name, spec.ip));
                 // The web apps need not wait for `ha`: they retry joining it.
-                let (ha, webapps) = tokio::join!(
-                    self.create_and_start(&spec),
-                    self.apply_scale(webapps, &network, addressing, stage, progress)
-                );
+                let (ha, webapps) =
+                    tokio::join!(self.create_and_start(&spec), self.run_scale(work, progress));
                 return ha.and(webapps);
             }
         }
@@ -492,6 +504,19 @@ impl Lab {
         stage: Stage,
         progress: &Progress,
     ) -> Result<()> {
+        let work = self.plan_scale(wanted, network, addressing, stage).await?;
+        self.run_scale(work, progress).await
+    }
+
+    /// What scaling to `wanted` web apps takes, with the new web apps'
+    /// addresses chosen; nothing is changed yet.
+    async fn plan_scale(
+        &self,
+        wanted: u32,
+        network: &NetworkInfo,
+        addressing: Addressing,
+        stage: Stage,
+    ) -> Result<ScaleWork> {
         let existing = self.webapps().await?;
         let running: BTreeMap<u32, bool> = existing
             .iter()
@@ -504,9 +529,23 @@ impl Lab {
             .map(|n| naming::webapp_name(*n))
             .collect();
         self.check_names_free(&new_nodes).await?;
-
-        self.create_webapps(&plan.create, network, addressing, stage, progress)
+        let specs = self
+            .webapp_specs(&plan.create, network, addressing, stage)
             .await?;
+        Ok(ScaleWork {
+            existing,
+            plan,
+            specs,
+        })
+    }
+
+    async fn run_scale(&self, work: ScaleWork, progress: &Progress) -> Result<()> {
+        let ScaleWork {
+            existing,
+            plan,
+            specs,
+        } = work;
+        self.start_specs(&specs, progress).await?;
         for n in &plan.start {
             let name = &existing[n].name;
             progress.info(format!("starting {name}"));
@@ -530,15 +569,15 @@ impl Lab {
         Ok(())
     }
 
-    /// Creates and starts web apps with the given numbers, in parallel.
-    async fn create_webapps(
+    /// The containers of new web apps with the given numbers, each at the
+    /// lowest free address its number allows.
+    async fn webapp_specs(
         &self,
         numbers: &[u32],
         network: &NetworkInfo,
         addressing: Addressing,
         stage: Stage,
-        progress: &Progress,
-    ) -> Result<()> {
+    ) -> Result<Vec<ContainerSpec>> {
         let ha_ip = addressing.ha();
         let mut used: HashSet<Ipv4Addr> = self
             .engine
@@ -581,6 +620,11 @@ impl Lab {
                 publish: Vec::new(),
             });
         }
+        Ok(specs)
+    }
+
+    /// Creates and starts containers, in parallel.
+    async fn start_specs(&self, specs: &[ContainerSpec], progress: &Progress) -> Result<()> {
         if !specs.is_empty() {
             progress.info(format!(
                 "starting {}",
@@ -618,8 +662,8 @@ impl Lab {
         let network = self.require_network().await?;
         let addressing = Self::addressing(&network)?;
         let stage = self.stage().await?;
-        self.create_webapps(&[n], &network, addressing, stage, progress)
-            .await
+        let specs = self.webapp_specs(&[n], &network, addressing, stage).await?;
+        self.start_specs(&specs, progress).await
     }
 
     /// The web apps whose containers run, in order.

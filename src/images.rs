@@ -360,6 +360,63 @@ mod tests {
         assert!(text.contains("FROM my/base:7\n"), "{text}");
     }
 
+    fn dockerfile(role: Role) -> String {
+        let t = Templates::embedded();
+        let ctx = build_context(&t, role, &base("b:1", "a"), b"").unwrap();
+        let mut archive = tar::Archive::new(ctx.tar.as_slice());
+        let mut text = String::new();
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("Dockerfile") {
+                std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            }
+        }
+        text
+    }
+
+    /// Instructions, comments and continuations joined.
+    fn instructions(dockerfile: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut continued = false;
+        for line in dockerfile
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+        {
+            if continued {
+                out.last_mut().unwrap().push_str(line);
+            } else if !line.trim().is_empty() {
+                out.push(line.to_string());
+            }
+            continued = line.ends_with('\\');
+        }
+        out
+    }
+
+    #[test]
+    fn the_two_images_share_no_build_step() {
+        // The engine's cache takes the newest image made by an equal step on
+        // the same parent: a shared first step would let one image's lookups
+        // follow the other's chain (and rebuild the packages).
+        let ha = instructions(&dockerfile(Role::Ha));
+        let web = instructions(&dockerfile(Role::Webapp));
+        assert!(ha[0].starts_with("FROM ") && ha[0] == web[0], "{ha:?}");
+        assert_ne!(ha[1], web[1]);
+    }
+
+    #[test]
+    fn files_come_last_with_the_haproxy_template_at_the_bottom() {
+        for role in Role::ALL {
+            let steps = instructions(&dockerfile(role));
+            let first_copy = steps.iter().position(|s| s.starts_with("COPY ")).unwrap();
+            assert!(
+                steps[first_copy..].iter().all(|s| s.starts_with("COPY ")),
+                "{role:?}: {steps:?}"
+            );
+        }
+        let ha = instructions(&dockerfile(Role::Ha));
+        assert!(ha.last().unwrap().contains("haproxy.cfg.tera"), "{ha:?}");
+    }
+
     #[test]
     fn the_running_test_binary_is_static() {
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();

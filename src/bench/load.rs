@@ -127,7 +127,15 @@ async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u1
     Ok((status, close))
 }
 
+/// The request of a worker that keeps its connection.
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n";
+/// The request of a worker that opens one connection per request: it says
+/// so, as HTTP/1.1 asks of a client that will not reuse the connection, and
+/// HAProxy closes first. Otherwise the side that closes first is the Docker
+/// proxy behind the published port, whose connections to `ha` then sit in
+/// TIME_WAIT on the host: at a thousand new connections a second they take
+/// every local port within a minute, and the proxy resets new clients.
+const REQUEST_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n";
 const PER_REQUEST: Duration = Duration::from_secs(10);
 
 async fn connect(port: u16) -> std::io::Result<BufReader<TcpStream>> {
@@ -138,9 +146,13 @@ async fn connect(port: u16) -> std::io::Result<BufReader<TcpStream>> {
     Ok(BufReader::new(stream))
 }
 
-async fn exchange(conn: &mut BufReader<TcpStream>) -> std::io::Result<(u16, bool)> {
+async fn exchange(
+    conn: &mut BufReader<TcpStream>,
+    keep_alive: bool,
+) -> std::io::Result<(u16, bool)> {
+    let request = if keep_alive { REQUEST } else { REQUEST_CLOSE };
     tokio::time::timeout(PER_REQUEST, async {
-        conn.get_mut().write_all(REQUEST).await?;
+        conn.get_mut().write_all(request).await?;
         read_response(conn).await
     })
     .await
@@ -173,7 +185,7 @@ async fn worker(
                 Some(c) => c,
                 None => connect(port).await?,
             };
-            let r = exchange(&mut c).await;
+            let r = exchange(&mut c, keep_alive).await;
             Ok::<_, std::io::Error>((c, r))
         }
         .await;
@@ -189,7 +201,7 @@ async fn worker(
                 report.stale_reuses += 1;
                 let again = async {
                     let mut c = connect(port).await?;
-                    let r = exchange(&mut c).await?;
+                    let r = exchange(&mut c, keep_alive).await?;
                     Ok::<_, std::io::Error>((c, r))
                 }
                 .await;

@@ -33,6 +33,10 @@ pub struct Backends {
     pub servers: Vec<ServerState>,
     /// The last reconciliation error, when the last attempt failed.
     pub last_error: Option<String>,
+    /// Why HAProxy has not taken the configuration on file yet, while its
+    /// reload is being retried.
+    #[serde(default)]
+    pub reload_pending: Option<String>,
 }
 
 /// Where `up` publishes `ha`'s ports.
@@ -952,6 +956,12 @@ impl Lab {
         }
         if let Some(e) = &last.last_error {
             lines.push(format!("last reconciliation error in `ha`: {}", e.trim()));
+        }
+        if let Some(e) = &last.reload_pending {
+            lines.push(format!(
+                "HAProxy in `ha` has not taken the new configuration yet: {}",
+                e.trim()
+            ));
         }
         lines.push(
             "`labctl status` shows the lab's state; run the command again to keep waiting".into(),

@@ -274,6 +274,51 @@ fn a_config_haproxy_rejects_keeps_the_last_good_one_running() {
 }
 
 #[test]
+fn a_reload_that_cannot_reach_haproxy_is_retried_until_it_can() {
+    let lab = TestLab::new("reload");
+    lab.ok(&["up"]);
+    // Hide HAProxy's master socket: reloads fail as they do in the moment
+    // HAProxy is still starting (the listening socket stays, under a new name).
+    let (master, hidden) = ("/run/haproxy/master.sock", "/run/haproxy/master.hidden");
+    lab.exec("ha", &["mv", master, hidden]);
+    lab.ok(&["scale", "webapp=3", "--no-wait"]);
+    lab.eventually(
+        "the pending reload shows in status",
+        Duration::from_secs(30),
+        || {
+            lab.status()["reload_pending"]
+                .as_str()
+                .is_some_and(|e| e.contains("not running yet"))
+        },
+    );
+    // The file lists s3; the running HAProxy does not have it yet.
+    assert_eq!(lab.config_servers(), names(&["s1", "s2", "s3"]));
+    assert!(
+        !lab.haproxy_states().iter().any(|(n, _)| n == "s3"),
+        "{:?}",
+        lab.haproxy_states()
+    );
+    let shown = lab.ok(&["status"]);
+    assert!(
+        shown.contains("has not taken the new configuration yet"),
+        "{shown}"
+    );
+    // Serf's event handler, which runs the same reconciliation, gets the
+    // coalesced join within a couple of seconds and fails the same way; after
+    // that nothing changes in the membership, so only the retry can bring s3
+    // into the running HAProxy.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(lab.status()["reload_pending"].is_string());
+    lab.exec("ha", &["mv", hidden, master]);
+    lab.eventually(
+        "HAProxy takes the configuration",
+        Duration::from_secs(30),
+        || all_up(&lab, &["s1", "s2", "s3"]),
+    );
+    assert!(lab.status()["reload_pending"].is_null());
+}
+
+#[test]
 fn the_stats_page_can_require_credentials() {
     let lab = TestLab::new("auth");
     lab.ok(&["up", "--webapps", "1", "--stats-auth", "admin:s3cret"]);

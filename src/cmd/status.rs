@@ -40,6 +40,9 @@ pub struct Report {
     pub nodes: Vec<NodeStatus>,
     /// The last error of `ha`'s reconciliation, if its last attempt failed.
     pub last_error: Option<String>,
+    /// Why HAProxy has not taken the configuration on file yet (its reload
+    /// is retried).
+    pub reload_pending: Option<String>,
     /// Problems reading Serf or HAProxy.
     pub warnings: Vec<String>,
 }
@@ -109,6 +112,7 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
         lab: ctx.lab.names().lab().to_string(),
         nodes,
         last_error: backends.last_error.map(|e| e.trim().to_string()),
+        reload_pending: backends.reload_pending.map(|e| e.trim().to_string()),
         warnings,
     };
     match args.format {
@@ -143,6 +147,9 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
             println!("{table}");
             if let Some(e) = &report.last_error {
                 println!("\nha: the last configuration change failed (the previous configuration keeps running):\n  {e}");
+            }
+            if let Some(e) = &report.reload_pending {
+                println!("\nha: HAProxy has not taken the new configuration yet; its reload is retried:\n  {e}");
             }
             for w in &report.warnings {
                 println!("warning: {w}");

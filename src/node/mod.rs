@@ -266,8 +266,14 @@ pub fn init() -> Result<()> {
 /// Prints HAProxy's view of the backends as JSON (for `labctl` on the host).
 pub fn print_backends() -> Result<()> {
     let servers = crate::stats::servers(&haproxy::show_stat()?, "nodes");
-    let last_error = std::fs::read_to_string(Layout::default().error_file()).ok();
-    let doc = serde_json::json!({ "servers": servers, "last_error": last_error });
+    let layout = Layout::default();
+    let last_error = std::fs::read_to_string(layout.error_file()).ok();
+    let reload_pending = std::fs::read_to_string(layout.reload_pending_file()).ok();
+    let doc = serde_json::json!({
+        "servers": servers,
+        "last_error": last_error,
+        "reload_pending": reload_pending,
+    });
     println!("{doc}");
     Ok(())
 }

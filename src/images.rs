@@ -347,22 +347,14 @@ mod tests {
 
     #[test]
     fn the_dockerfile_names_the_base() {
-        let t = Templates::embedded();
-        let ctx = build_context(&t, Role::Ha, &base("my/base:7", "a"), b"").unwrap();
-        let mut archive = tar::Archive::new(ctx.tar.as_slice());
-        let mut text = String::new();
-        for e in archive.entries().unwrap() {
-            let mut e = e.unwrap();
-            if e.path().unwrap().to_str() == Some("Dockerfile") {
-                std::io::Read::read_to_string(&mut e, &mut text).unwrap();
-            }
-        }
+        let text = dockerfile(Role::Ha, "my/base:7");
         assert!(text.contains("FROM my/base:7\n"), "{text}");
     }
 
-    fn dockerfile(role: Role) -> String {
+    /// The Dockerfile of a rendered context.
+    fn dockerfile(role: Role, base_name: &str) -> String {
         let t = Templates::embedded();
-        let ctx = build_context(&t, role, &base("b:1", "a"), b"").unwrap();
+        let ctx = build_context(&t, role, &base(base_name, "a"), b"").unwrap();
         let mut archive = tar::Archive::new(ctx.tar.as_slice());
         let mut text = String::new();
         for e in archive.entries().unwrap() {
@@ -397,8 +389,8 @@ mod tests {
         // The engine's cache takes the newest image made by an equal step on
         // the same parent: a shared first step would let one image's lookups
         // follow the other's chain (and rebuild the packages).
-        let ha = instructions(&dockerfile(Role::Ha));
-        let web = instructions(&dockerfile(Role::Webapp));
+        let ha = instructions(&dockerfile(Role::Ha, "b:1"));
+        let web = instructions(&dockerfile(Role::Webapp, "b:1"));
         assert!(ha[0].starts_with("FROM ") && ha[0] == web[0], "{ha:?}");
         assert_ne!(ha[1], web[1]);
     }
@@ -406,14 +398,14 @@ mod tests {
     #[test]
     fn files_come_last_with_the_haproxy_template_at_the_bottom() {
         for role in Role::ALL {
-            let steps = instructions(&dockerfile(role));
+            let steps = instructions(&dockerfile(role, "b:1"));
             let first_copy = steps.iter().position(|s| s.starts_with("COPY ")).unwrap();
             assert!(
                 steps[first_copy..].iter().all(|s| s.starts_with("COPY ")),
                 "{role:?}: {steps:?}"
             );
         }
-        let ha = instructions(&dockerfile(Role::Ha));
+        let ha = instructions(&dockerfile(Role::Ha, "b:1"));
         assert!(ha.last().unwrap().contains("haproxy.cfg.tera"), "{ha:?}");
     }
 

@@ -590,11 +590,14 @@ const TUNING: &str = "\
 | 32 container creations at once instead of 16 | `labctl scale webapp=20`, 3 pairs | 3870 / 4360 / 4516 → 3797 / 4368 / 4600 ms: no gain, 16 kept |
 ";
 
-/// The report as a plain table for a terminal.
+/// The report as plain tables for a terminal: the figures, without the
+/// method and the tuning history that BENCHMARKS.md carries.
 pub fn text(r: &Report) -> String {
-    markdown(r, "labctl bench")
+    let md = markdown(r, "labctl bench");
+    let figures = md.split("\n## What was tuned").next().unwrap_or_default();
+    figures
         .lines()
-        .filter(|l| l.starts_with('|') || l.starts_with('#'))
+        .filter(|l| l.starts_with('|') || (l.starts_with("## ") && *l != "## Method"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -631,6 +634,20 @@ mod tests {
             ..Report::default()
         };
         let md = markdown(&r, "labctl bench");
+        assert!(md.contains("## What was tuned"), "{md}");
+        let plain = text(&r);
+        assert!(
+            plain.starts_with("## Results against the targets\n|"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("| graceful leave → out of rotation |"),
+            "{plain}"
+        );
+        assert!(
+            !plain.contains("Method") && !plain.contains("What was tuned"),
+            "{plain}"
+        );
         assert!(md.contains("| join: start → UP, p50 / p95 (one by one) | 400 / 800 ms (min 1, max 800, n = 20) | p95 ≤ 1000 ms | met |"), "{md}");
         assert!(md.contains("| graceful leave → out of rotation | 450 / 900 ms (min 1, max 900, n = 20) | p95 ≤ 500 ms | NOT met |"), "{md}");
     }

@@ -47,7 +47,7 @@ fn a_webapp_killed_under_load_loses_no_request() {
     );
     // Serf holds member events back (coalescing) before the handler logs them.
     lab.eventually("the failure logged", Duration::from_secs(20), || {
-        lab.exec("ha", &["cat", "/var/log/serf.log"])
+        lab.serf_log()
             .contains("Member failed event received from: s2")
     });
 }
@@ -197,10 +197,7 @@ fn hostile_members_are_refused_and_the_lab_keeps_serving() {
         "the hostile members refused",
         Duration::from_secs(20),
         || {
-            let log = lab.exec(
-                "ha",
-                &["sh", "-c", "cat /var/log/serf.log 2>/dev/null || true"],
-            );
+            let log = lab.serf_log();
             ["../../etc/evil", "s9\\n", "xxxxxxxx"]
                 .iter()
                 .all(|n| log.contains(&format!("Member refused: \"{n}")))

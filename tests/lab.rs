@@ -80,10 +80,10 @@ fn scale_2_5_1_keeps_nodes_and_config_in_step() {
     // The leaves were graceful: Serf saw them leave, not fail (the handler
     // logs after Serf's event coalescing, hence the wait).
     lab.eventually("the leave logged", Duration::from_secs(20), || {
-        lab.exec("ha", &["cat", "/var/log/serf.log"])
+        lab.serf_log()
             .contains("Member leave event received from: s5")
     });
-    let log = lab.exec("ha", &["cat", "/var/log/serf.log"]);
+    let log = lab.serf_log();
     assert!(!log.contains("Member failed event"), "{log}");
 
     // Scaling to the current size is a success that changes nothing.

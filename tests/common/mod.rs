@@ -138,6 +138,15 @@ impl TestLab {
         })
     }
 
+    /// `ha`'s Serf event log; empty while the handler has not run yet (Serf
+    /// holds member events back before it runs the handler).
+    pub fn serf_log(&self) -> String {
+        self.exec(
+            "ha",
+            &["sh", "-c", "cat /var/log/serf.log 2>/dev/null || true"],
+        )
+    }
+
     /// The names in `/nodes` on `ha`.
     pub fn registry(&self) -> Vec<String> {
         self.exec("ha", &["ls", "/nodes"])

@@ -366,7 +366,8 @@ mod tests {
         text
     }
 
-    /// Instructions, comments and continuations joined.
+    /// The instructions of a Dockerfile, without comments, continuation
+    /// lines joined.
     fn instructions(dockerfile: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut continued = false;

@@ -326,13 +326,13 @@ impl Lab {
                 // starting with it: web apps join `ha` too, and whichever
                 // agent starts last finds the other listening. (Serf retries
                 // a failed join only after a second.)
-                let mut running: Vec<String> = existing
+                let mut join: Vec<String> = existing
                     .iter()
                     .filter(|c| c.state == "running")
                     .filter_map(|c| c.addresses.get(&network.name))
                     .map(ToString::to_string)
                     .collect();
-                running.extend(work.specs.iter().map(|s| s.ip.to_string()));
+                join.extend(work.specs.iter().map(|s| s.ip.to_string()));
                 let mut env = vec![
                     format!("NODE_NAME={HA}"),
                     format!("LAB={}", self.names.lab()),
@@ -355,8 +355,8 @@ impl Lab {
                 if let Some(auth) = &publish.stats_auth {
                     env.push(format!("STATS_AUTH={auth}"));
                 }
-                if !running.is_empty() {
-                    env.push(format!("SERF_JOIN={}", running.join(" ")));
+                if !join.is_empty() {
+                    env.push(format!("SERF_JOIN={}", join.join(" ")));
                 }
                 let spec = ContainerSpec {
                     name: self.names.container(HA),

@@ -37,14 +37,7 @@ fn a_webapp_killed_under_load_loses_no_request() {
     std::thread::sleep(Duration::from_millis(500));
     let report = load.finish();
     assert_eq!(lab.registry(), names(&["s1", "s3"]));
-    assert!(report.sent > 50, "{report:?}");
-    assert!(
-        report.failures.is_empty(),
-        "{} of {} failed: {:?}",
-        report.failures.len(),
-        report.sent,
-        &report.failures[..report.failures.len().min(5)]
-    );
+    report.assert_none_lost();
     // Serf holds member events back (coalescing) before the handler logs them.
     lab.eventually("the failure logged", Duration::from_secs(20), || {
         lab.serf_log()

@@ -242,6 +242,21 @@ pub struct LoadReport {
     pub failures: Vec<String>,
 }
 
+impl LoadReport {
+    /// Fails the test unless enough requests were sent to tell and none of
+    /// them failed.
+    pub fn assert_none_lost(&self) {
+        assert!(self.sent > 50, "too few requests to tell: {self:?}");
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} failed: {:?}",
+            self.failures.len(),
+            self.sent,
+            &self.failures[..self.failures.len().min(5)]
+        );
+    }
+}
+
 /// Sends requests through `ha` from a thread until stopped, at most
 /// `max_requests` and `max_time`.
 pub struct Load {

@@ -190,8 +190,8 @@ pub struct CollectArgs {
 /// `bench`'s arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Benchmarks to run: join, leave, zero-downtime, compose, images
-    /// (default: all).
+    /// Benchmarks to run: join, leave, zero-downtime, scale-100, compose,
+    /// images (default: all).
     pub names: Vec<String>,
     /// Runs of each benchmark.
     #[arg(long, default_value_t = 2)]
@@ -199,6 +199,10 @@ pub struct BenchArgs {
     /// Scale cycles of the zero-downtime benchmark.
     #[arg(long, default_value_t = 10)]
     pub cycles: usize,
+    /// Where the charts of the runs under load go: `logs/bench/*.png`
+    /// below this directory (BENCHMARKS.md links them there).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub charts: std::path::PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
@@ -285,6 +289,16 @@ pub enum NodeCommand {
     Backends,
     /// Print HAProxy's statistics CSV.
     Stat,
+    /// Send one command to HAProxy's runtime API (`show servers state`, …)
+    /// and print its answer; `--master` sends it to the master CLI.
+    Api {
+        /// The command, as HAProxy's management guide writes it.
+        #[arg(required = true, num_args = 1.., value_name = "WORD")]
+        command: Vec<String>,
+        /// Send it to the master CLI (`show proc`, `reload`).
+        #[arg(long)]
+        master: bool,
+    },
     /// Serve the web app.
     Webapp {
         /// Port to listen on.

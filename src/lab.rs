@@ -37,6 +37,29 @@ pub struct Backends {
     /// reload is being retried.
     #[serde(default)]
     pub reload_pending: Option<String>,
+    /// The servers HAProxy's configuration file names.
+    #[serde(default)]
+    pub config_servers: Vec<ConfigServer>,
+    /// Where the file and the running HAProxy disagree (stage 6), one line
+    /// each.
+    #[serde(default)]
+    pub differences: Vec<String>,
+    /// What `ha` still waits for: a new server's first passed check, a
+    /// deletion refused while connections drain.
+    #[serde(default)]
+    pub waiting: Option<String>,
+    /// HAProxy's processes: its reloads and workers.
+    #[serde(default)]
+    pub processes: Option<crate::node::haproxy::Processes>,
+}
+
+/// A server as HAProxy's configuration file names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ConfigServer {
+    /// The node name.
+    pub name: String,
+    /// `ip:port`.
+    pub addr: String,
 }
 
 /// Where `up` publishes `ha`'s ports.
@@ -67,6 +90,7 @@ impl Publish {
 }
 
 /// One lab on one engine.
+#[derive(Clone)]
 pub struct Lab {
     engine: Engine,
     names: LabNames,
@@ -693,6 +717,21 @@ impl Lab {
         }
     }
 
+    /// Scales to `wanted` web apps as a whole: adds or takes out web apps,
+    /// waits until HAProxy serves exactly those, all UP, then removes the
+    /// ones that left. Returns how long the wait took.
+    pub async fn scale_to(
+        &self,
+        wanted: u32,
+        timeout: Duration,
+        progress: &Progress,
+    ) -> Result<Duration> {
+        self.scale(wanted, progress).await?;
+        let took = self.wait_converged(wanted, timeout, progress).await?;
+        self.finish_scale(wanted, progress).await?;
+        Ok(took)
+    }
+
     /// Removes the web apps numbered above `wanted` once HAProxy no longer
     /// sends them traffic.
     pub async fn finish_scale(&self, wanted: u32, progress: &Progress) -> Result<()> {
@@ -1068,6 +1107,7 @@ mod tests {
             addr: String::new(),
             total: 0,
             check: "L7OK".into(),
+            last_change_s: 0,
         }
     }
 

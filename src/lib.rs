@@ -61,6 +61,14 @@ fn run_node(command: NodeCommand) -> Result<ExitCode> {
         NodeCommand::RenderConfig { if_missing } => node::render_config(if_missing)?,
         NodeCommand::Backends => node::print_backends()?,
         NodeCommand::Stat => node::print_stat()?,
+        NodeCommand::Api { command, master } => {
+            let socket = if master {
+                node::haproxy::MASTER_SOCKET
+            } else {
+                node::haproxy::ADMIN_SOCKET
+            };
+            print!("{}", node::haproxy::command(socket, &command.join(" "))?);
+        }
         NodeCommand::Webapp { port } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

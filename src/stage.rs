@@ -23,8 +23,9 @@ pub enum OnEvent {
     RenderEventOnly,
     /// Log, rebuild `/nodes` and HAProxy's configuration, no reload (stage 5).
     Regenerate,
-    /// Log, rebuild and reload HAProxy seamlessly (stage 6).
-    Reload,
+    /// Log, rebuild, and apply to the running HAProxy: servers through its
+    /// runtime API, other changes by a seamless reload (stage 6).
+    Apply,
 }
 
 impl Stage {
@@ -93,7 +94,7 @@ impl Stage {
             3 => OnEvent::Log,
             4 => OnEvent::RenderEventOnly,
             5 => OnEvent::Regenerate,
-            _ => OnEvent::Reload,
+            _ => OnEvent::Apply,
         }
     }
 
@@ -120,7 +121,7 @@ mod tests {
         assert_eq!(s(3).on_event(), OnEvent::Log);
         assert_eq!(s(4).on_event(), OnEvent::RenderEventOnly);
         assert_eq!(s(5).on_event(), OnEvent::Regenerate);
-        assert_eq!(s(6).on_event(), OnEvent::Reload);
+        assert_eq!(s(6).on_event(), OnEvent::Apply);
         assert!(s(4).static_servers() && !s(5).static_servers());
         assert_eq!(s(4).generated_config(), "/tmp/haproxy.cfg");
         assert_eq!(s(6).ha_services(), ["haproxy", "serf", "watch"]);

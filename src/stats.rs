@@ -16,6 +16,9 @@ pub struct ServerState {
     /// The last health check's result (`L7OK`, `L4CON`, `INI`, …).
     #[serde(default)]
     pub check: String,
+    /// Seconds since its state last changed.
+    #[serde(default)]
+    pub last_change_s: u64,
 }
 
 impl ServerState {
@@ -27,7 +30,16 @@ impl ServerState {
     /// Whether it is UP and a health check has really passed: HAProxy counts
     /// a server it has just learned of as UP before checking it.
     pub fn is_verified_up(&self) -> bool {
-        self.is_up() && self.check.trim_start_matches("* ").starts_with("L7OK")
+        self.is_up() && self.check_passed()
+    }
+
+    /// Whether its last health check passed (checks also run while a
+    /// server is in maintenance).
+    pub fn check_passed(&self) -> bool {
+        let check = self.check.trim_start_matches("* ");
+        ["L7OK", "L6OK", "L4OK"]
+            .iter()
+            .any(|ok| check.starts_with(ok))
     }
 }
 
@@ -45,6 +57,7 @@ pub fn servers(csv: &str, backend: &str) -> Vec<ServerState> {
     let addr = col("addr");
     let stot = col("stot");
     let check = col("check_status");
+    let lastchg = col("lastchg");
     lines
         .map(|l| l.split(',').collect::<Vec<_>>())
         .filter(|f| f.get(px) == Some(&backend))
@@ -59,6 +72,10 @@ pub fn servers(csv: &str, backend: &str) -> Vec<ServerState> {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
                 check: check.and_then(|i| f.get(i)).unwrap_or(&"").to_string(),
+                last_change_s: lastchg
+                    .and_then(|i| f.get(i))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
             })
         })
         .collect()
@@ -85,6 +102,7 @@ nodes,BACKEND,0,0,0,0,998,0,0,0,0,0,,0,0,0,0,UP,2,2,0,,0,3,0,,1,4,0,,0,,1,0,,0,,
         assert_eq!(s[0].check, "L7OK");
         assert_eq!(s[0].addr, "192.168.42.11:3000");
         assert_eq!(s[1].addr, "192.168.42.22:3000");
+        assert_eq!(s[0].last_change_s, 3);
         assert!(servers(CSV, "other").is_empty());
         assert!(servers("", "nodes").is_empty());
     }
@@ -105,6 +123,7 @@ nodes,BACKEND,0,0,0,0,998,0,0,0,0,0,,0,0,0,0,UP,2,2,0,,0,3,0,,1,4,0,,0,,1,0,,0,,
             addr: String::new(),
             total: 0,
             check: "INI".into(),
+            last_change_s: 0,
         };
         assert!(s.is_up());
         assert!(!s.is_verified_up(), "not checked yet");

@@ -215,6 +215,9 @@ mod tests {
             .collect()
     }
 
+    /// Every server's own settings: what `add server` is given at run time.
+    const OPTIONS: &str = " check inter 150ms fastinter 50ms downinter 100ms rise 1 fall 2 observe layer4 error-limit 1 on-error mark-down";
+
     #[test]
     fn zero_backends_render_an_empty_backend() {
         let cfg = render_haproxy(&embedded_haproxy(), &HaproxyContext::default()).unwrap();
@@ -230,7 +233,10 @@ mod tests {
             ..Default::default()
         };
         let cfg = render_haproxy(&embedded_haproxy(), &ctx).unwrap();
-        assert_eq!(server_block(&cfg), ["server s1 192.168.42.11:3000 check"]);
+        assert_eq!(
+            server_block(&cfg),
+            [format!("server s1 192.168.42.11:3000{OPTIONS}")]
+        );
     }
 
     #[test]
@@ -243,9 +249,9 @@ mod tests {
         assert_eq!(
             server_block(&cfg),
             [
-                "server s1 192.168.42.11:3000 check",
-                "server s2 192.168.42.12:3000 check",
-                "server s3 192.168.42.13:3000 check",
+                format!("server s1 192.168.42.11:3000{OPTIONS}"),
+                format!("server s2 192.168.42.12:3000{OPTIONS}"),
+                format!("server s3 192.168.42.13:3000{OPTIONS}"),
             ]
         );
         assert!(cfg.contains("    stats auth admin:secret\n"));

@@ -1,11 +1,14 @@
 //! The zero-downtime benchmark on a tiny budget, against the real engine:
-//! it must count its requests and lose none.
+//! it must count every request of every kind of client, lose none, reload
+//! HAProxy never, and draw its chart.
 
 mod common;
 
 #[test]
 fn zero_downtime_bench_on_a_tiny_budget_loses_nothing() {
     common::images();
+    let charts = std::env::temp_dir().join(format!("labctl-bench-charts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&charts);
     let out = common::ok(&[
         "--quiet",
         "bench",
@@ -14,14 +17,28 @@ fn zero_downtime_bench_on_a_tiny_budget_loses_nothing() {
         "1",
         "--format",
         "json",
+        "--charts",
+        charts.to_str().unwrap(),
     ]);
     let report: serde_json::Value = serde_json::from_str(&out).expect("bench json");
     let z = &report["zero_downtime"];
-    let sent = z["sent"].as_u64().unwrap();
-    let ok = z["ok"].as_u64().unwrap();
-    assert!(sent > 100, "too few requests to tell: {z}");
-    assert_eq!(z["non_2xx"], 0, "{z}");
-    assert_eq!(z["connection_errors"], 0, "{z}");
-    assert_eq!(ok, sent, "{z}");
-    assert!(z["latency"]["p50"].as_f64().unwrap() > 0.0, "{z}");
+    for kind in ["keep_alive", "close", "idle"] {
+        let r = &z["load"][kind];
+        let sent = r["sent"].as_u64().unwrap();
+        assert!(sent > 20, "too few {kind} requests to tell: {r}");
+        assert_eq!(r["non_2xx"], 0, "{kind}: {r}");
+        assert_eq!(r["connection_errors"], 0, "{kind}: {r}");
+        assert_eq!(r["ok"].as_u64().unwrap(), sent, "{kind}: {r}");
+        assert!(r["latency"]["p50"].as_f64().unwrap() > 0.0, "{kind}: {r}");
+    }
+    assert_eq!(z["reloads"], 0, "{z}");
+    assert_eq!(z["workers_started"], 0, "{z}");
+    let png = std::fs::read(charts.join("logs/bench/zero-downtime.png")).expect("the chart");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG file");
+    assert!(
+        png.len() > 20_000,
+        "a chart, not an empty image: {} bytes",
+        png.len()
+    );
+    let _ = std::fs::remove_dir_all(&charts);
 }

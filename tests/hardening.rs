@@ -263,15 +263,30 @@ fn a_config_haproxy_rejects_keeps_the_last_good_one_running() {
     }
 }
 
+/// Whether an answer through `ha` carries the header the edited template adds.
+fn edited(lab: &TestLab) -> bool {
+    common::get_raw(lab.host_port(80))
+        .is_ok_and(|answer| answer.to_ascii_lowercase().contains("x-lab-edited: yes"))
+}
+
 #[test]
-fn a_reload_that_cannot_reach_haproxy_is_retried_until_it_can() {
-    let lab = TestLab::new("reload");
+fn a_change_haproxy_cannot_take_yet_is_retried_until_it_can() {
+    let lab = TestLab::new("retry");
     lab.ok(&["up"]);
-    // Hide HAProxy's master socket: reloads fail as they do in the moment
-    // HAProxy is still starting (the listening socket stays, under a new name).
+    // A template edit needs a reload. Hide HAProxy's master socket: reloads
+    // fail as they do in the moment HAProxy is still starting (the listening
+    // socket stays, under a new name).
     let (master, hidden) = ("/run/haproxy/master.sock", "/run/haproxy/master.hidden");
     lab.exec("ha", &["mv", master, hidden]);
-    lab.ok(&["scale", "webapp=3", "--no-wait"]);
+    lab.exec(
+        "ha",
+        &[
+            "sed",
+            "-i",
+            "s|^    option forwardfor$|    option forwardfor\\n    http-response set-header X-Lab-Edited yes|",
+            "/config/haproxy.cfg.tera",
+        ],
+    );
     lab.eventually(
         "the pending reload shows in status",
         Duration::from_secs(30),
@@ -281,31 +296,45 @@ fn a_reload_that_cannot_reach_haproxy_is_retried_until_it_can() {
                 .is_some_and(|e| e.contains("not running yet"))
         },
     );
-    // The file lists s3; the running HAProxy does not have it yet.
-    assert_eq!(lab.config_servers(), names(&["s1", "s2", "s3"]));
-    assert!(
-        !lab.haproxy_states().iter().any(|(n, _)| n == "s3"),
-        "{:?}",
-        lab.haproxy_states()
-    );
     let shown = lab.ok(&["status"]);
     assert!(
         shown.contains("has not taken the new configuration yet"),
         "{shown}"
     );
-    // Serf's event handler, which runs the same reconciliation, gets the
-    // coalesced join within a couple of seconds and fails the same way; after
-    // that nothing changes in the membership, so only the retry can bring s3
-    // into the running HAProxy.
-    std::thread::sleep(Duration::from_secs(4));
+    // The file has the edit; the running HAProxy does not, and nothing but
+    // the retry can change that.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(lab
+        .exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"])
+        .contains("X-Lab-Edited"));
+    assert!(!edited(&lab));
     assert!(lab.status()["reload_pending"].is_string());
     lab.exec("ha", &["mv", hidden, master]);
+    lab.eventually("HAProxy takes the edit", Duration::from_secs(30), || {
+        edited(&lab)
+    });
+    assert!(lab.status()["reload_pending"].is_null());
+
+    // A new server goes through the runtime API. Hide its socket: the
+    // change waits, and is made once HAProxy answers again.
+    let (admin, hidden) = ("/run/haproxy/admin.sock", "/run/haproxy/admin.hidden");
+    lab.exec("ha", &["mv", admin, hidden]);
+    lab.ok(&["scale", "webapp=3", "--no-wait"]);
+    lab.eventually("the wait shows in ha", Duration::from_secs(30), || {
+        lab.exec(
+            "ha",
+            &["sh", "-c", "cat /run/labctl/waiting 2>/dev/null || true"],
+        )
+        .contains("HAProxy does not answer yet")
+    });
+    assert_eq!(lab.config_servers(), names(&["s1", "s2", "s3"]));
+    std::thread::sleep(Duration::from_secs(2));
+    lab.exec("ha", &["mv", hidden, admin]);
     lab.eventually(
-        "HAProxy takes the configuration",
+        "HAProxy runs the server the file names",
         Duration::from_secs(30),
         || all_up(&lab, &["s1", "s2", "s3"]),
     );
-    assert!(lab.status()["reload_pending"].is_null());
 }
 
 #[test]

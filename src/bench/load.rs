@@ -1,6 +1,8 @@
-//! A bounded load generator for the lab's published port: some workers keep
-//! their connection alive, others open one per request; every request is
-//! accounted for as a success, a non-2xx answer or a connection error.
+//! A bounded load generator for the lab's published port, with the clients
+//! the lab's users have: kept-alive connections, one connection per request,
+//! and kept-alive clients that pause between requests. None of them ever
+//! sends a request again: a request that did not get a 2xx answer on its
+//! first attempt is a failure.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,11 +21,35 @@ pub enum Outcome {
     Ok,
     /// An answer with another status.
     Status(u16),
-    /// No answer: refused, reset, timed out, or cut short.
+    /// No answer: refused, reset, closed, timed out, or cut short.
     ConnectionError,
 }
 
-/// What a load run saw.
+/// A kind of client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// Keeps its connection and sends the next request at once.
+    KeepAlive,
+    /// One connection per request (`Connection: close`).
+    Close,
+    /// Keeps its connection and pauses between requests (1 to 250 ms, well
+    /// within HAProxy's keep-alive timeout): its connection is idle most of
+    /// the time, where a reload hurts most.
+    Idle,
+}
+
+/// One answered or failed request, for the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// When it ended, from the start of the load.
+    pub at: Duration,
+    /// How long it took.
+    pub took: Duration,
+    /// Whether it got a 2xx answer.
+    pub ok: bool,
+}
+
+/// What the clients of one kind saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadReport {
     /// Requests sent.
@@ -34,30 +60,30 @@ pub struct LoadReport {
     pub non_2xx: u64,
     /// Requests without an answer.
     pub connection_errors: u64,
-    /// Kept-alive connections the server had closed while idle, noticed when
-    /// reused; the request was sent again on a new connection, as HTTP
-    /// clients do for idempotent requests (not a failure).
-    pub stale_reuses: u64,
     /// Latency of answered requests, milliseconds.
     pub latency: Option<Summary>,
     /// A few failures, for the report.
     pub examples: Vec<String>,
+    /// Every request, in the order they ended per client.
     #[serde(skip)]
-    samples: Vec<Duration>,
+    pub timeline: Vec<Sample>,
 }
 
 impl LoadReport {
     /// Counts one request.
-    pub fn record(&mut self, outcome: Outcome, took: Duration, detail: impl FnOnce() -> String) {
+    pub fn record(
+        &mut self,
+        outcome: Outcome,
+        at: Duration,
+        took: Duration,
+        detail: impl FnOnce() -> String,
+    ) {
         self.sent += 1;
+        let ok = outcome == Outcome::Ok;
         match outcome {
-            Outcome::Ok => {
-                self.ok += 1;
-                self.samples.push(took);
-            }
+            Outcome::Ok => self.ok += 1,
             Outcome::Status(code) => {
                 self.non_2xx += 1;
-                self.samples.push(took);
                 if self.examples.len() < 5 {
                     self.examples.push(format!("HTTP {code}"));
                 }
@@ -69,22 +95,28 @@ impl LoadReport {
                 }
             }
         }
+        self.timeline.push(Sample { at, took, ok });
     }
 
-    /// Adds another worker's report to this one.
+    /// Adds another client's report to this one.
     pub fn merge(&mut self, other: LoadReport) {
         self.sent += other.sent;
         self.ok += other.ok;
         self.non_2xx += other.non_2xx;
         self.connection_errors += other.connection_errors;
-        self.stale_reuses += other.stale_reuses;
-        self.samples.extend(other.samples);
+        self.timeline.extend(other.timeline);
         for e in other.examples {
             if self.examples.len() < 5 {
                 self.examples.push(e);
             }
         }
-        self.latency = (!self.samples.is_empty()).then(|| summarize(&self.samples));
+        let answered: Vec<Duration> = self
+            .timeline
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.took)
+            .collect();
+        self.latency = (!answered.is_empty()).then(|| summarize(&answered));
     }
 
     /// Requests that failed (non-2xx or no answer).
@@ -93,11 +125,47 @@ impl LoadReport {
     }
 }
 
+/// What each kind of client saw in one load run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoadRun {
+    /// Kept-alive clients that never pause.
+    pub keep_alive: LoadReport,
+    /// One request per connection.
+    pub close: LoadReport,
+    /// Kept-alive clients that pause between requests.
+    pub idle: LoadReport,
+}
+
+impl LoadRun {
+    /// The three kinds with their names.
+    pub fn kinds(&self) -> [(&'static str, &LoadReport); 3] {
+        [
+            ("kept-alive", &self.keep_alive),
+            ("one request per connection", &self.close),
+            ("kept-alive, pausing", &self.idle),
+        ]
+    }
+
+    /// Requests sent by every client.
+    pub fn sent(&self) -> u64 {
+        self.kinds().iter().map(|(_, r)| r.sent).sum()
+    }
+
+    /// Requests failed, every client.
+    pub fn failed(&self) -> u64 {
+        self.kinds().iter().map(|(_, r)| r.failed()).sum()
+    }
+}
+
 /// Reads one HTTP/1.1 response (status line, headers, Content-Length body).
+/// Returns the status and whether the server closes the connection.
 async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, bool)> {
     let mut line = String::new();
     if reader.read_line(&mut line).await? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed before an answer",
+        ));
     }
     let status: u16 = line
         .split_whitespace()
@@ -127,9 +195,9 @@ async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u1
     Ok((status, close))
 }
 
-/// The request of a worker that keeps its connection.
+/// The request of a client that keeps its connection.
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n";
-/// The request of a worker that opens one connection per request: it says
+/// The request of a client that opens one connection per request: it says
 /// so, as HTTP/1.1 asks of a client that will not reuse the connection, and
 /// HAProxy closes first. Otherwise the side that closes first is the Docker
 /// proxy behind the published port, whose connections to `ha` then sit in
@@ -146,19 +214,6 @@ async fn connect(port: u16) -> std::io::Result<BufReader<TcpStream>> {
     Ok(BufReader::new(stream))
 }
 
-async fn exchange(
-    conn: &mut BufReader<TcpStream>,
-    keep_alive: bool,
-) -> std::io::Result<(u16, bool)> {
-    let request = if keep_alive { REQUEST } else { REQUEST_CLOSE };
-    tokio::time::timeout(PER_REQUEST, async {
-        conn.get_mut().write_all(request).await?;
-        read_response(conn).await
-    })
-    .await
-    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
-}
-
 fn outcome(status: u16) -> Outcome {
     if (200..300).contains(&status) {
         Outcome::Ok
@@ -167,109 +222,163 @@ fn outcome(status: u16) -> Outcome {
     }
 }
 
-/// One worker: requests until `stop`, `max_requests` or `deadline`.
-async fn worker(
+/// A small generator of pause lengths, different for every client.
+struct Pauses(u64);
+
+impl Pauses {
+    fn next(&mut self) -> Duration {
+        // xorshift64
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        Duration::from_millis(1 + self.0 % 250)
+    }
+}
+
+/// One client: requests until `stop`, `max_requests` or `deadline`, each
+/// sent once.
+async fn client(
     port: u16,
-    keep_alive: bool,
+    kind: Client,
+    seed: u64,
     stop: Arc<AtomicBool>,
     max_requests: u64,
+    started: Instant,
     deadline: Instant,
 ) -> LoadReport {
     let mut report = LoadReport::default();
     let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut pauses = Pauses(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let request = if kind == Client::Close {
+        REQUEST_CLOSE
+    } else {
+        REQUEST
+    };
     while !stop.load(Ordering::Relaxed) && report.sent < max_requests && Instant::now() < deadline {
-        let started = Instant::now();
-        let reused = conn.is_some();
-        let result = async {
+        let t0 = Instant::now();
+        let result = tokio::time::timeout(PER_REQUEST, async {
             let mut c = match conn.take() {
                 Some(c) => c,
                 None => connect(port).await?,
             };
-            let r = exchange(&mut c, keep_alive).await;
-            Ok::<_, std::io::Error>((c, r))
-        }
-        .await;
+            c.get_mut().write_all(request).await?;
+            let (status, close) = read_response(&mut c).await?;
+            Ok::<_, std::io::Error>((c, status, close))
+        })
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
         match result {
-            Ok((c, Ok((status, close)))) => {
-                report.record(outcome(status), started.elapsed(), String::new);
-                if keep_alive && !close {
+            Ok((c, status, close)) => {
+                report.record(
+                    outcome(status),
+                    started.elapsed(),
+                    t0.elapsed(),
+                    String::new,
+                );
+                if kind != Client::Close && !close {
                     conn = Some(c);
                 }
             }
-            Ok((_, Err(e))) if reused && e.kind() != std::io::ErrorKind::TimedOut => {
-                // The server closed this idle connection: send again on a new one.
-                report.stale_reuses += 1;
-                let again = async {
-                    let mut c = connect(port).await?;
-                    let r = exchange(&mut c, keep_alive).await?;
-                    Ok::<_, std::io::Error>((c, r))
-                }
-                .await;
-                match again {
-                    Ok((c, (status, close))) => {
-                        report.record(outcome(status), started.elapsed(), String::new);
-                        if keep_alive && !close {
-                            conn = Some(c);
-                        }
-                    }
-                    Err(e) => report.record(Outcome::ConnectionError, started.elapsed(), || {
-                        e.to_string()
-                    }),
-                }
-            }
-            Ok((_, Err(e))) | Err(e) => {
-                report.record(Outcome::ConnectionError, started.elapsed(), || {
-                    e.to_string()
-                })
-            }
+            Err(e) => report.record(
+                Outcome::ConnectionError,
+                started.elapsed(),
+                t0.elapsed(),
+                || e.to_string(),
+            ),
+        }
+        if kind == Client::Idle {
+            tokio::time::sleep(pauses.next()).await;
         }
     }
     report
 }
 
+/// How many clients of each kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Mix {
+    /// Kept-alive clients that never pause.
+    pub keep_alive: usize,
+    /// One request per connection.
+    pub close: usize,
+    /// Kept-alive clients that pause between requests.
+    pub idle: usize,
+}
+
+impl Mix {
+    /// The benchmarks' mix.
+    pub const BENCH: Mix = Mix {
+        keep_alive: 4,
+        close: 4,
+        idle: 32,
+    };
+}
+
 /// A load run in the background.
 pub struct Load {
     stop: Arc<AtomicBool>,
-    workers: Vec<tokio::task::JoinHandle<LoadReport>>,
+    started: Instant,
+    clients: Vec<(Client, tokio::task::JoinHandle<LoadReport>)>,
 }
 
 impl Load {
-    /// Starts `keep_alive` kept-alive workers and `fresh` one-connection-per-
-    /// request workers against 127.0.0.1:`port`, bounded by `max_requests`
-    /// each and `max_time` in all.
-    pub fn start(
-        port: u16,
-        keep_alive: usize,
-        fresh: usize,
-        max_requests: u64,
-        max_time: Duration,
-    ) -> Self {
+    /// Starts the clients of `mix` against 127.0.0.1:`port`, bounded by
+    /// `max_requests` each and `max_time` in all.
+    pub fn start(port: u16, mix: Mix, max_requests: u64, max_time: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let deadline = Instant::now() + max_time;
-        let workers = (0..keep_alive + fresh)
-            .map(|i| {
-                tokio::spawn(worker(
+        let started = Instant::now();
+        let deadline = started + max_time;
+        let kinds = std::iter::repeat_n(Client::KeepAlive, mix.keep_alive)
+            .chain(std::iter::repeat_n(Client::Close, mix.close))
+            .chain(std::iter::repeat_n(Client::Idle, mix.idle));
+        let clients = kinds
+            .enumerate()
+            .map(|(i, kind)| {
+                let task = tokio::spawn(client(
                     port,
-                    i < keep_alive,
+                    kind,
+                    i as u64 + 1,
                     stop.clone(),
                     max_requests,
+                    started,
                     deadline,
-                ))
+                ));
+                (kind, task)
             })
             .collect();
-        Self { stop, workers }
+        Self {
+            stop,
+            started,
+            clients,
+        }
     }
 
-    /// Stops the workers and adds up what they saw.
-    pub async fn finish(self) -> LoadReport {
+    /// When the load started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Stops the clients and adds up what each kind saw.
+    pub async fn finish(self) -> LoadRun {
         self.stop.store(true, Ordering::Relaxed);
-        let mut total = LoadReport::default();
-        for w in self.workers {
-            if let Ok(r) = w.await {
-                total.merge(r);
+        let mut run = LoadRun::default();
+        for (kind, task) in self.clients {
+            let report = task.await.unwrap_or_else(|e| {
+                let mut r = LoadReport::default();
+                r.record(
+                    Outcome::ConnectionError,
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    || format!("client task failed: {e}"),
+                );
+                r
+            });
+            match kind {
+                Client::KeepAlive => run.keep_alive.merge(report),
+                Client::Close => run.close.merge(report),
+                Client::Idle => run.idle.merge(report),
             }
         }
-        total
+        run
     }
 }
 
@@ -279,26 +388,23 @@ mod tests {
 
     #[test]
     fn every_request_is_counted_once() {
+        let ms = Duration::from_millis;
         let mut a = LoadReport::default();
-        a.record(Outcome::Ok, Duration::from_millis(2), String::new);
-        a.record(Outcome::Status(503), Duration::from_millis(4), String::new);
-        a.record(Outcome::ConnectionError, Duration::from_millis(9), || {
-            "reset".into()
-        });
+        a.record(Outcome::Ok, ms(10), ms(2), String::new);
+        a.record(Outcome::Status(503), ms(20), ms(4), String::new);
+        a.record(Outcome::ConnectionError, ms(30), ms(9), || "reset".into());
         let mut b = LoadReport::default();
-        b.record(Outcome::Ok, Duration::from_millis(6), String::new);
-        b.stale_reuses = 2;
+        b.record(Outcome::Ok, ms(15), ms(6), String::new);
         a.merge(b);
-        assert_eq!(
-            (a.sent, a.ok, a.non_2xx, a.connection_errors, a.stale_reuses),
-            (4, 2, 1, 1, 2)
-        );
+        assert_eq!((a.sent, a.ok, a.non_2xx, a.connection_errors), (4, 2, 1, 1));
         assert_eq!(a.failed(), 2);
         assert_eq!(a.sent, a.ok + a.failed());
-        // Latency covers answered requests only.
+        // Latency covers answered (2xx) requests only.
         let l = a.latency.unwrap();
-        assert_eq!((l.n, l.min, l.max), (3, 2.0, 6.0));
+        assert_eq!((l.n, l.min, l.max), (2, 2.0, 6.0));
         assert_eq!(a.examples, ["HTTP 503", "reset"]);
+        assert_eq!(a.timeline.len(), 4);
+        assert_eq!(a.timeline.iter().filter(|s| s.ok).count(), 2);
     }
 
     #[test]
@@ -308,15 +414,24 @@ mod tests {
         assert_eq!(outcome(503), Outcome::Status(503));
     }
 
-    #[tokio::test]
-    async fn it_measures_a_real_server_and_counts_refusals() {
-        // A tiny keep-alive server on loopback answering three requests.
+    #[test]
+    fn pauses_stay_within_the_keep_alive_timeout() {
+        let mut p = Pauses(7);
+        let all: Vec<Duration> = (0..1000).map(|_| p.next()).collect();
+        assert!(all.iter().all(|d| *d >= Duration::from_millis(1)));
+        assert!(all.iter().all(|d| *d <= Duration::from_millis(250)));
+        assert!(all.iter().any(|d| *d > Duration::from_millis(200)));
+    }
+
+    /// A keep-alive server on loopback that answers `answers` requests on
+    /// its first connection, then closes it without answering the next.
+    async fn server_closing_after(answers: usize) -> u16 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
+        tokio::spawn(async move {
             let (s, _) = listener.accept().await.unwrap();
             let mut r = BufReader::new(s);
-            for _ in 0..3 {
+            for _ in 0..answers {
                 let mut line = String::new();
                 loop {
                     line.clear();
@@ -330,28 +445,30 @@ mod tests {
                     .await
                     .unwrap();
             }
+            // Drops the connection: the next request meets a closed one.
         });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_closed_keep_alive_connection_is_a_failure_never_resent() {
+        let port = server_closing_after(3).await;
         let stop = Arc::new(AtomicBool::new(false));
-        let report = worker(
+        let now = Instant::now();
+        let report = client(
             port,
-            true,
+            Client::KeepAlive,
+            1,
             stop,
-            3,
-            Instant::now() + Duration::from_secs(10),
+            5,
+            now,
+            now + Duration::from_secs(10),
         )
         .await;
-        server.await.unwrap();
-        assert_eq!((report.sent, report.ok, report.failed()), (3, 3, 0));
-        // Nobody listens any more: every request is a connection error.
-        let stop = Arc::new(AtomicBool::new(false));
-        let report = worker(
-            port,
-            false,
-            stop,
-            2,
-            Instant::now() + Duration::from_secs(10),
-        )
-        .await;
-        assert_eq!((report.sent, report.connection_errors), (2, 2));
+        // Three answered; the fourth met the closed connection and is lost;
+        // the fifth opened a new connection that nobody accepts any more.
+        assert_eq!(report.sent, 5);
+        assert_eq!(report.ok, 3);
+        assert_eq!(report.connection_errors, 2, "{:?}", report.examples);
     }
 }

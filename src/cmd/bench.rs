@@ -35,6 +35,7 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         &names,
         args.runs.max(1),
         args.cycles.max(1),
+        &args.charts,
         &ctx.progress,
     )
     .await?;

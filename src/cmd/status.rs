@@ -43,6 +43,12 @@ pub struct Report {
     /// Why HAProxy has not taken the configuration on file yet (its reload
     /// is retried).
     pub reload_pending: Option<String>,
+    /// Where haproxy.cfg and the running HAProxy disagree, one line each.
+    pub differences: Vec<String>,
+    /// What `ha` still waits for before HAProxy runs what the file says.
+    pub waiting: Vec<String>,
+    /// HAProxy's reloads and worker processes.
+    pub haproxy: Option<crate::node::haproxy::Processes>,
     /// Problems reading Serf or HAProxy.
     pub warnings: Vec<String>,
 }
@@ -113,6 +119,14 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
         nodes,
         last_error: backends.last_error.map(|e| e.trim().to_string()),
         reload_pending: backends.reload_pending.map(|e| e.trim().to_string()),
+        differences: backends.differences,
+        waiting: backends
+            .waiting
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect(),
+        haproxy: backends.processes,
         warnings,
     };
     match args.format {
@@ -150,6 +164,18 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
             }
             if let Some(e) = &report.reload_pending {
                 println!("\nha: HAProxy has not taken the new configuration yet; its reload is retried:\n  {e}");
+            }
+            if !report.differences.is_empty() {
+                println!("\nha: haproxy.cfg and the running HAProxy differ (being applied):");
+                for d in &report.differences {
+                    println!("  {d}");
+                }
+            }
+            if !report.waiting.is_empty() {
+                println!("\nha: waiting for:");
+                for w in &report.waiting {
+                    println!("  {w}");
+                }
             }
             for w in &report.warnings {
                 println!("warning: {w}");

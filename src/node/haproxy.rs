@@ -36,6 +36,76 @@ pub fn show_stat() -> Result<String> {
     command(ADMIN_SOCKET, "show stat")
 }
 
+/// The HAProxy running beside labctl, for reconciliation.
+pub struct Local;
+
+impl super::reconcile::Haproxy for Local {
+    fn check(&self, candidate: &Path) -> Result<()> {
+        check_config(candidate)
+    }
+
+    fn reload(&self) -> Result<()> {
+        reload()
+    }
+
+    fn servers(&self) -> Result<Vec<crate::stats::ServerState>> {
+        Ok(crate::stats::servers(
+            &show_stat()?,
+            super::servers::BACKEND,
+        ))
+    }
+
+    fn command(&self, cmd: &str) -> Result<String> {
+        command(ADMIN_SOCKET, cmd)
+    }
+}
+
+/// HAProxy's processes, from its master CLI (`show proc`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Processes {
+    /// How many times the master reloaded (started a new worker).
+    pub reloads: u64,
+    /// The current workers' process ids.
+    pub workers: Vec<u32>,
+    /// Workers of earlier reloads still finishing their connections.
+    pub old_workers: Vec<u32>,
+}
+
+/// Reads `show proc` of the master CLI.
+pub fn processes() -> Result<Processes> {
+    Ok(parse_processes(&command(MASTER_SOCKET, "show proc; quit")?))
+}
+
+/// Parses the master CLI's `show proc`.
+pub fn parse_processes(text: &str) -> Processes {
+    let mut p = Processes::default();
+    let mut old = false;
+    for line in text.lines() {
+        if line.starts_with("# old workers") {
+            old = true;
+        } else if line.starts_with("# ") {
+            old = false;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.get(1).copied() {
+            Some("master") => {
+                p.reloads = words.get(2).and_then(|r| r.parse().ok()).unwrap_or(0);
+            }
+            Some("worker") => {
+                if let Ok(pid) = words[0].parse() {
+                    if old {
+                        p.old_workers.push(pid);
+                    } else {
+                        p.workers.push(pid);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
 /// Checks a configuration file with `haproxy -c`; the error holds HAProxy's
 /// own explanation.
 pub fn check_config(path: &Path) -> Result<()> {
@@ -70,4 +140,31 @@ pub fn reload() -> Result<()> {
     }
     command(MASTER_SOCKET, "reload").context("asking HAProxy's master to reload")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_proc_gives_the_reloads_and_the_workers() {
+        // As HAProxy 2.6 prints it after three reloads, one old worker left.
+        let text =
+            "#<PID>          <type>          <reloads>       <uptime>        <version>      \n\
+            10              master          3 [failed: 0]   0d00h02m11s     2.6.12-1+deb12u4\n\
+            # workers\n\
+            97              worker          0               0d00h00m01s     2.6.12-1+deb12u4\n\
+            # old workers\n\
+            42              worker          3               0d00h02m10s     2.6.12-1+deb12u4\n\
+            # programs\n\n";
+        assert_eq!(
+            parse_processes(text),
+            Processes {
+                reloads: 3,
+                workers: vec![97],
+                old_workers: vec![42],
+            }
+        );
+        assert_eq!(parse_processes(""), Processes::default());
+    }
 }

@@ -3,19 +3,25 @@
 
 pub mod haproxy;
 pub mod membership;
+mod on_event;
 pub mod reconcile;
 pub mod serf_rpc;
+pub mod servers;
+mod watch;
 pub mod webapp;
 
-use std::io::{BufRead, Write};
-use std::time::{Duration, Instant, SystemTime};
+pub use on_event::on_event;
+pub use watch::watch;
+
+use std::io::Write;
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use crate::stage::{OnEvent, Stage};
+use crate::stage::Stage;
 use crate::templates::Server;
-use membership::{backends, Refusal};
-use reconcile::{reconcile, Layout, Outcome};
+use membership::Refusal;
+use reconcile::{reconcile, Layout, Mode, Outcome};
 
 /// The lab's event log on `ha`.
 pub const SERF_LOG: &str = "/var/log/serf.log";
@@ -53,141 +59,41 @@ fn log_refusals(refused: &[Refusal]) {
     log_events(&lines);
 }
 
-/// Reconciles `/nodes` and HAProxy with `servers`, logging what happened.
-/// Stage 5 of the lab writes the configuration but does not reload.
-fn apply(layout: &Layout, servers: &[Server], reload: bool) -> Result<Outcome> {
-    // Stage 5 writes the configuration and leaves the running HAProxy as it is.
-    let out = reconcile(layout, servers, haproxy::check_config, || {
-        reload
-            .then(haproxy::reload)
-            .transpose()
-            .map(|r| r.is_some())
-    })?;
-    if let Outcome::Applied { reloaded } = out {
-        let names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-        println!(
-            "labctl: backends now [{}]; configuration {}",
-            names.join(", "),
-            if reloaded { "reloaded" } else { "written" }
-        );
+/// Reconciles `/nodes`, the configuration and (in `mode` Apply) the running
+/// HAProxy with `servers`, and says in `ha`'s log what changed (what it
+/// waits for is the caller's to say: the watcher says it once).
+fn reconcile_and_log(layout: &Layout, servers: &[Server], mode: Mode) -> Result<Outcome> {
+    let out = reconcile(layout, servers, mode, &haproxy::Local)?;
+    let names = || {
+        servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &out {
+        Outcome::Unchanged => {}
+        Outcome::Written => println!(
+            "labctl: backends now [{}]; configuration written (not applied at this stage)",
+            names()
+        ),
+        Outcome::Reloaded => println!(
+            "labctl: backends now [{}]; HAProxy reloaded (its configuration changed in more than its servers)",
+            names()
+        ),
+        Outcome::ReloadPending => {
+            println!("labctl: HAProxy could not be reloaded yet; the reload will be retried");
+        }
+        Outcome::Live { done, .. } => {
+            for command in done {
+                println!("labctl: runtime API: {command}");
+            }
+            if !done.is_empty() {
+                println!("labctl: backends now [{}]", names());
+            }
+        }
     }
     Ok(out)
-}
-
-/// The Serf event handler: logs each member of the event to the lab's event
-/// log; then, as the stage says, renders the event's members alone (stage
-/// 4) or reconciles from the whole live membership, not from the event.
-pub fn on_event() -> Result<()> {
-    let stage = Stage::from_env()?;
-    let event = std::env::var("SERF_EVENT").unwrap_or_else(|_| "unknown".into());
-    let kind = event.strip_prefix("member-").unwrap_or(&event).to_string();
-    let stdin = std::io::stdin();
-    let mut lines = Vec::new();
-    let mut event_members = Vec::new();
-    for line in stdin.lock().lines().take(10_000) {
-        let line = line.context("reading the event from Serf")?;
-        let mut fields = line.split('\t');
-        let name = fields.next().unwrap_or_default();
-        let addr = fields.next().unwrap_or_default();
-        let role = fields.next().unwrap_or_default();
-        if name.is_empty() {
-            continue;
-        }
-        lines.push(format!(
-            "{} Member {kind} event received from: {} with role {}",
-            now(),
-            name.escape_debug().take(80).collect::<String>(),
-            role.escape_debug().take(40).collect::<String>()
-        ));
-        event_members.push(membership::Member {
-            name: name.to_string(),
-            addr: format!("{addr}:7946"),
-            tags: [("role".to_string(), role.to_string())].into(),
-            status: "alive".into(),
-        });
-    }
-    log_events(&lines);
-    match stage.on_event() {
-        OnEvent::Nothing | OnEvent::Log => Ok(()),
-        OnEvent::RenderEventOnly => {
-            if kind != "join" {
-                return Ok(());
-            }
-            // The lab's task 4: the template sees only the joining member.
-            let (servers, refused) = backends(&event_members);
-            log_refusals(&refused);
-            let text = reconcile::render_config(&Layout::default(), &servers)?;
-            reconcile::write_atomic(std::path::Path::new(stage.generated_config()), &text)
-        }
-        OnEvent::Regenerate | OnEvent::Reload => {
-            let (servers, refused) = backends(&live_members()?);
-            log_refusals(&refused);
-            apply(
-                &Layout::default(),
-                &servers,
-                stage.on_event() == OnEvent::Reload,
-            )
-            .map(|_| ())
-        }
-    }
-}
-
-/// Watches Serf's live member list and reconciles as soon as it changes.
-/// Serf delays member events by a second or more; polling the local agent
-/// puts a new backend into rotation in a fraction of that.
-pub fn watch(interval: Duration) -> Result<()> {
-    let layout = Layout::default();
-    let mut applied: Option<Vec<Server>> = None;
-    let mut last_refused: Vec<Refusal> = Vec::new();
-    let mut last_failure: Option<Instant> = None;
-    let mut serf_down_reported = false;
-    println!(
-        "labctl watch: polling Serf every {} ms",
-        interval.as_millis()
-    );
-    let mut rpc: Option<serf_rpc::SerfRpc> = None;
-    loop {
-        let members = match rpc.take() {
-            Some(r) => Ok(r),
-            None => serf_rpc::SerfRpc::connect(serf_rpc::RPC_ADDR),
-        }
-        .and_then(|mut r| {
-            let m = r.members()?;
-            rpc = Some(r);
-            Ok(m)
-        });
-        match members {
-            Ok(members) => {
-                serf_down_reported = false;
-                let (servers, refused) = backends(&members);
-                if refused != last_refused {
-                    log_refusals(&refused);
-                    last_refused = refused;
-                }
-                let retry_due = last_failure.is_some_and(|t| t.elapsed() > Duration::from_secs(5));
-                let reload_pending = layout.reload_pending_file().exists();
-                if applied.as_ref() != Some(&servers) || retry_due || reload_pending {
-                    match apply(&layout, &servers, true) {
-                        Ok(_) => {
-                            applied = Some(servers);
-                            last_failure = None;
-                        }
-                        Err(e) => {
-                            println!("labctl watch: {e:#}");
-                            applied = Some(servers);
-                            last_failure = Some(Instant::now());
-                        }
-                    }
-                }
-            }
-            Err(e) if !serf_down_reported => {
-                println!("labctl watch: waiting for the Serf agent: {e:#}");
-                serf_down_reported = true;
-            }
-            Err(_) => {}
-        }
-        std::thread::sleep(interval);
-    }
 }
 
 /// The lab's static servers (stages 0 to 4), from `STATIC_SERVERS`
@@ -263,16 +169,32 @@ pub fn init() -> Result<()> {
     Err(err).context("starting the node's programs")
 }
 
-/// Prints HAProxy's view of the backends as JSON (for `labctl` on the host).
+/// Prints HAProxy's view of the backends as JSON (for `labctl` on the
+/// host): the servers HAProxy runs, those its configuration file names, how
+/// the two differ, and what `ha` still waits for or failed to do.
 pub fn print_backends() -> Result<()> {
-    let servers = crate::stats::servers(&haproxy::show_stat()?, "nodes");
+    let servers = crate::stats::servers(&haproxy::show_stat()?, servers::BACKEND);
     let layout = Layout::default();
-    let last_error = std::fs::read_to_string(layout.error_file()).ok();
-    let reload_pending = std::fs::read_to_string(layout.reload_pending_file()).ok();
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
+    let config = read(layout.config.clone()).unwrap_or_default();
+    let config_servers = servers::split(&config).servers;
+    let differences = if Stage::from_env()?.on_event() == crate::stage::OnEvent::Apply {
+        servers::differences(&config_servers, &servers)
+    } else {
+        // Before stage 6 the file is not meant to be applied.
+        Vec::new()
+    };
     let doc = serde_json::json!({
         "servers": servers,
-        "last_error": last_error,
-        "reload_pending": reload_pending,
+        "config_servers": config_servers
+            .iter()
+            .map(|s| serde_json::json!({"name": s.name, "addr": s.addr}))
+            .collect::<Vec<_>>(),
+        "differences": differences,
+        "waiting": read(layout.waiting_file()),
+        "last_error": read(layout.error_file()),
+        "reload_pending": read(layout.reload_pending_file()),
+        "processes": haproxy::processes().ok(),
     });
     println!("{doc}");
     Ok(())

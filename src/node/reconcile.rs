@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::stats::ServerState;
 use crate::templates::{render_haproxy, HaproxyContext, Server};
 
 use super::membership::valid_node_name;
+use super::servers::{self, Step};
 
 /// Where the balancer keeps its files.
 #[derive(Debug, Clone)]
@@ -41,27 +43,73 @@ impl Layout {
         self.state_dir.join("last-error")
     }
 
-    /// Present while a configuration is written but HAProxy has not taken
-    /// it yet (its reload failed, e.g. HAProxy was still starting): the
-    /// reload is retried until it succeeds.
+    /// Present while a configuration that needs a reload is written but
+    /// HAProxy has not taken it yet (its reload failed, e.g. HAProxy was
+    /// still starting): the reload is retried until it succeeds.
     pub fn reload_pending_file(&self) -> PathBuf {
         self.state_dir.join("reload-pending")
     }
+
+    /// What the last pass left for the next one (one line each), if any.
+    pub fn waiting_file(&self) -> PathBuf {
+        self.state_dir.join("waiting")
+    }
+}
+
+/// What a reconciliation does to the running HAProxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Write `/nodes` and the configuration only (stage 5 of the lab).
+    Write,
+    /// Also bring the running HAProxy in line: servers through its runtime
+    /// API, anything else by a seamless reload (stage 6).
+    Apply,
+}
+
+/// The running HAProxy, as a reconciliation uses it.
+pub trait Haproxy {
+    /// Checks a candidate configuration file (`haproxy -c`).
+    fn check(&self, candidate: &Path) -> Result<()>;
+    /// Reloads HAProxy on the configuration in place.
+    fn reload(&self) -> Result<()>;
+    /// The servers of backend `nodes` that HAProxy runs, from its statistics.
+    fn servers(&self) -> Result<Vec<ServerState>>;
+    /// Sends one runtime API command; returns HAProxy's answer.
+    fn command(&self, command: &str) -> Result<String>;
 }
 
 /// What a reconciliation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The configuration already matched the backends.
+    /// Everything already matched the backends.
     Unchanged,
-    /// A new configuration was written (and handed to HAProxy when `reloaded`).
-    Applied {
-        /// Whether HAProxy was reloaded.
-        reloaded: bool,
-    },
-    /// The configuration was written earlier and HAProxy still could not be
-    /// reloaded; the next reconciliation tries again.
+    /// A new configuration was written; HAProxy was not touched (stage 5).
+    Written,
+    /// HAProxy was reloaded on a configuration that changed in more than its
+    /// servers.
+    Reloaded,
+    /// HAProxy still could not be reloaded; the next reconciliation tries
+    /// again.
     ReloadPending,
+    /// The running HAProxy's servers were changed through its runtime API.
+    Live {
+        /// The runtime API commands HAProxy took.
+        done: Vec<String>,
+        /// What is not done yet and needs another pass: a server waiting
+        /// for a passed check, a deletion refused while connections drain.
+        waiting: Vec<String>,
+    },
+}
+
+impl Outcome {
+    /// Whether nothing is left for a later pass.
+    pub fn settled(&self) -> bool {
+        match self {
+            Outcome::ReloadPending => false,
+            Outcome::Live { waiting, .. } => waiting.is_empty(),
+            _ => true,
+        }
+    }
 }
 
 /// Writes `content` to `path` through a temporary file and a rename, so that
@@ -146,23 +194,23 @@ pub fn render_config(layout: &Layout, servers: &[Server]) -> Result<String> {
     )
 }
 
-/// Brings `/nodes` and HAProxy's configuration in line with `servers`.
-/// `check` validates a candidate configuration file and `reload` hands the
-/// new one to HAProxy (`Ok(false)`: not meant to, as at stage 5). A rejected
-/// configuration leaves the running one in place and is recorded in the
-/// error file; a failed reload is remembered and retried by the next call,
-/// even when the configuration has not changed since.
+/// Brings `/nodes`, HAProxy's configuration and (in [`Mode::Apply`]) the
+/// running HAProxy in line with `servers`. A rejected configuration leaves
+/// the running one in place and is recorded in the error file; a failed
+/// reload is remembered and retried by the next call, even when the
+/// configuration has not changed since; what a pass could not finish is
+/// recorded in the waiting file.
 pub fn reconcile(
     layout: &Layout,
     servers: &[Server],
-    check: impl Fn(&Path) -> Result<()>,
-    reload: impl Fn() -> Result<bool>,
+    mode: Mode,
+    haproxy: &impl Haproxy,
 ) -> Result<Outcome> {
     fs::create_dir_all(&layout.state_dir)
         .with_context(|| format!("creating `{}`", layout.state_dir.display()))?;
     // Event handlers and the watcher may run at once: one change at a time.
     let _lock = crate::lock::FileLock::acquire(&layout.state_dir.join("reconcile.lock"))?;
-    let result = apply(layout, servers, check, reload);
+    let result = apply(layout, servers, mode, haproxy);
     match &result {
         Ok(_) => {
             let _ = fs::remove_file(layout.error_file());
@@ -171,58 +219,163 @@ pub fn reconcile(
             let _ = fs::write(layout.error_file(), format!("{e:#}\n"));
         }
     }
+    let waiting = match &result {
+        Ok(Outcome::Live { waiting, .. }) => waiting.clone(),
+        _ => Vec::new(),
+    };
+    if waiting.is_empty() {
+        let _ = fs::remove_file(layout.waiting_file());
+    } else {
+        let _ = fs::write(layout.waiting_file(), waiting.join("\n") + "\n");
+    }
     result
 }
 
 fn apply(
     layout: &Layout,
     servers: &[Server],
-    check: impl Fn(&Path) -> Result<()>,
-    reload: impl Fn() -> Result<bool>,
+    mode: Mode,
+    haproxy: &impl Haproxy,
 ) -> Result<Outcome> {
     sync_registry(&layout.nodes_dir, servers)?;
     let rendered = render_config(layout, servers)?;
-    if fs::read_to_string(&layout.config).ok().as_deref() == Some(rendered.as_str()) {
-        if layout.reload_pending_file().exists() {
-            return Ok(hand_over(layout, reload, true));
+    let old = fs::read_to_string(&layout.config).ok();
+    let written = old.as_deref() != Some(rendered.as_str());
+    if written {
+        let dir = layout.config.parent().unwrap_or(Path::new("/"));
+        fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
+        let candidate = dir.join(".haproxy.cfg.candidate");
+        fs::write(&candidate, &rendered)
+            .with_context(|| format!("writing `{}`", candidate.display()))?;
+        if let Err(e) = haproxy.check(&candidate) {
+            let _ = fs::remove_file(&candidate);
+            return Err(e.context(
+                "the new configuration was not applied; the last good one keeps running",
+            ));
         }
-        return Ok(Outcome::Unchanged);
+        fs::rename(&candidate, &layout.config)
+            .with_context(|| format!("replacing `{}`", layout.config.display()))?;
+        if mode == Mode::Apply && servers::needs_reload(old.as_deref(), &rendered) {
+            mark_reload(layout, "the configuration changed in more than its servers");
+        }
     }
-    let dir = layout.config.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    let candidate = dir.join(".haproxy.cfg.candidate");
-    fs::write(&candidate, &rendered)
-        .with_context(|| format!("writing `{}`", candidate.display()))?;
-    if let Err(e) = check(&candidate) {
-        let _ = fs::remove_file(&candidate);
-        return Err(
-            e.context("the new configuration was not applied; the last good one keeps running")
-        );
+    if mode == Mode::Write {
+        return Ok(if written {
+            Outcome::Written
+        } else {
+            Outcome::Unchanged
+        });
     }
-    fs::rename(&candidate, &layout.config)
-        .with_context(|| format!("replacing `{}`", layout.config.display()))?;
-    Ok(hand_over(layout, reload, false))
+    if layout.reload_pending_file().exists() {
+        return Ok(hand_over(layout, haproxy));
+    }
+    let running = match haproxy.servers() {
+        Ok(running) => running,
+        // HAProxy is (re)starting: it loads the file, and the next pass
+        // compares again.
+        Err(e) => {
+            return Ok(Outcome::Live {
+                done: Vec::new(),
+                waiting: vec![format!("HAProxy does not answer yet: {e:#}")],
+            })
+        }
+    };
+    let wanted = servers::split(&rendered).servers;
+    match run_steps(&servers::plan(&wanted, &running), haproxy)? {
+        Pass::Done { done, waiting } if done.is_empty() && waiting.is_empty() => {
+            Ok(Outcome::Unchanged)
+        }
+        Pass::Done { done, waiting } => Ok(Outcome::Live { done, waiting }),
+        // The file is checked and good: what the runtime API would not
+        // take, a reload does.
+        Pass::Refused(why) => {
+            mark_reload(layout, &why);
+            Ok(hand_over(layout, haproxy))
+        }
+    }
+}
+
+/// What one pass of runtime API steps came to.
+enum Pass {
+    /// The commands HAProxy took, and what is left for a later pass.
+    Done {
+        done: Vec<String>,
+        waiting: Vec<String>,
+    },
+    /// HAProxy refused a step that only a reload can get past.
+    Refused(String),
+}
+
+/// Runs the runtime API steps of one pass. A server whose step cannot be
+/// done yet is left for the next pass.
+fn run_steps(steps: &[Step], haproxy: &impl Haproxy) -> Result<Pass> {
+    let mut done = Vec::new();
+    let mut waiting = Vec::new();
+    let mut held: Vec<&str> = Vec::new();
+    for step in steps {
+        let name = step.server();
+        if held.contains(&name) {
+            continue;
+        }
+        if let Step::AwaitCheck(_) = step {
+            waiting.push(format!(
+                "`{name}`: in maintenance until a health check passes"
+            ));
+            continue;
+        }
+        let command = servers::command(step);
+        let answer = haproxy.command(&command)?;
+        if servers::accepted(step, &answer) {
+            done.push(command);
+            if matches!(step, Step::EnableHealth(_)) {
+                waiting.push(format!(
+                    "`{name}`: in maintenance until a health check passes"
+                ));
+            }
+            continue;
+        }
+        held.push(name);
+        let Step::Delete { drained_s, .. } = step else {
+            return Ok(Pass::Refused(format!(
+                "HAProxy's runtime API refused `{command}`: {}",
+                answer.trim()
+            )));
+        };
+        if drained_s.is_some_and(|s| s >= servers::DRAIN_DEADLINE_S) {
+            // Out of rotation long enough: what still holds on is cut.
+            let shutdown = format!("shutdown sessions server {}/{name}", servers::BACKEND);
+            haproxy.command(&shutdown)?;
+            done.push(shutdown);
+            let again = haproxy.command(&command)?;
+            if servers::accepted(step, &again) {
+                done.push(command);
+                continue;
+            }
+        }
+        waiting.push(format!(
+            "`{name}`: out of rotation, not deleted yet: {}",
+            answer.trim()
+        ));
+    }
+    Ok(Pass::Done { done, waiting })
+}
+
+fn mark_reload(layout: &Layout, why: &str) {
+    let _ = fs::write(layout.reload_pending_file(), format!("{why}\n"));
 }
 
 /// Reloads HAProxy on the configuration in place. A failure is not an error
 /// of the reconciliation (the file is good), but it must not be forgotten:
-/// a HAProxy that parsed the previous file just before this one replaced it
-/// would otherwise serve the old backends until the next change.
-fn hand_over(layout: &Layout, reload: impl Fn() -> Result<bool>, retry: bool) -> Outcome {
-    let pending = layout.reload_pending_file();
-    match reload() {
-        Ok(reloaded) => {
-            let _ = fs::remove_file(&pending);
-            Outcome::Applied { reloaded }
+/// the reload is retried by the next pass.
+fn hand_over(layout: &Layout, haproxy: &impl Haproxy) -> Outcome {
+    match haproxy.reload() {
+        Ok(()) => {
+            let _ = fs::remove_file(layout.reload_pending_file());
+            Outcome::Reloaded
         }
         Err(e) => {
-            let _ = fs::write(&pending, format!("{e:#}\n"));
-            if retry {
-                Outcome::ReloadPending
-            } else {
-                eprintln!("labctl: {e:#}; the reload will be retried");
-                Outcome::Applied { reloaded: false }
-            }
+            let _ = fs::write(layout.reload_pending_file(), format!("{e:#}\n"));
+            Outcome::ReloadPending
         }
     }
 }
@@ -230,7 +383,7 @@ fn hand_over(layout: &Layout, reload: impl Fn() -> Result<bool>, retry: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
 
     struct Scratch(PathBuf);
     impl Drop for Scratch {
@@ -239,15 +392,13 @@ mod tests {
         }
     }
 
+    const TEMPLATE: &str = "defaults\n    timeout check 150ms\nbackend nodes\n{% for s in servers %}    server {{ s.name }} {{ s.ip }}:{{ s.port }} check inter 150ms\n{% endfor %}";
+
     fn layout(tag: &str) -> (Layout, Scratch) {
         let root = std::env::temp_dir().join(format!("labctl-rec-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
-        fs::write(
-            root.join("haproxy.cfg.tera"),
-            "backend nodes\n{% for s in servers %}    server {{ s.name }} {{ s.ip }}:{{ s.port }} check\n{% endfor %}",
-        )
-        .unwrap();
+        fs::write(root.join("haproxy.cfg.tera"), TEMPLATE).unwrap();
         let l = Layout {
             nodes_dir: root.join("nodes"),
             template: root.join("haproxy.cfg.tera"),
@@ -265,97 +416,421 @@ mod tests {
         }
     }
 
-    #[test]
-    fn applies_then_is_idempotent() {
-        let (l, _s) = layout("idem");
-        let reloads = Cell::new(0);
-        let reload = || {
-            reloads.set(reloads.get() + 1);
-            Ok(true)
-        };
-        let servers = [server("s1", "10.0.0.11"), server("s2", "10.0.0.22")];
-        let out = reconcile(&l, &servers, |_| Ok(()), reload).unwrap();
-        assert_eq!(out, Outcome::Applied { reloaded: true });
-        assert_eq!(
-            fs::read_to_string(&l.config).unwrap(),
-            "backend nodes\n    server s1 10.0.0.11:3000 check\n    server s2 10.0.0.22:3000 check\n"
-        );
-        assert_eq!(
-            fs::read_to_string(l.nodes_dir.join("s2")).unwrap(),
-            "s2 10.0.0.22\n"
-        );
-        assert_eq!(
-            reconcile(&l, &servers, |_| Ok(()), reload).unwrap(),
-            Outcome::Unchanged
-        );
-        assert_eq!(reloads.get(), 1);
+    /// A HAProxy in memory that answers the runtime API as HAProxy 2.6 does.
+    #[derive(Default)]
+    struct FakeHaproxy {
+        config: PathBuf,
+        running: RefCell<Vec<ServerState>>,
+        commands: RefCell<Vec<String>>,
+        reloads: Cell<u32>,
+        reload_fails: Cell<bool>,
+        rejects: Cell<bool>,
+        down: Cell<bool>,
+        /// Connections still attached to deleted servers.
+        attached: Cell<bool>,
+        refuse_add: Cell<bool>,
+    }
 
-        // s1 leaves: its registry file goes, the config follows.
-        let out = reconcile(&l, &servers[1..], |_| Ok(()), reload).unwrap();
-        assert_eq!(out, Outcome::Applied { reloaded: true });
-        assert!(!l.nodes_dir.join("s1").exists());
-        assert_eq!(read_registry(&l.nodes_dir), servers[1..].to_vec());
-        assert!(!fs::read_to_string(&l.config).unwrap().contains("s1"));
+    impl FakeHaproxy {
+        fn new(l: &Layout) -> Self {
+            Self {
+                config: l.config.clone(),
+                ..Self::default()
+            }
+        }
+
+        fn set_check(&self, name: &str, check: &str) {
+            for s in self.running.borrow_mut().iter_mut() {
+                if s.name == name {
+                    s.check = check.into();
+                }
+            }
+        }
+
+        fn status(&self) -> Vec<(String, String)> {
+            self.running
+                .borrow()
+                .iter()
+                .map(|s| (s.name.clone(), s.status.clone()))
+                .collect()
+        }
+
+        fn take_commands(&self) -> Vec<String> {
+            self.commands.take()
+        }
+    }
+
+    impl Haproxy for FakeHaproxy {
+        fn check(&self, _: &Path) -> Result<()> {
+            if self.rejects.get() {
+                anyhow::bail!("HAProxy rejects the configuration: parse error");
+            }
+            Ok(())
+        }
+
+        fn reload(&self) -> Result<()> {
+            if self.reload_fails.get() {
+                anyhow::bail!("HAProxy is not running yet");
+            }
+            self.reloads.set(self.reloads.get() + 1);
+            let text = fs::read_to_string(&self.config)?;
+            *self.running.borrow_mut() = servers::split(&text)
+                .servers
+                .into_iter()
+                .map(|s| ServerState {
+                    name: s.name,
+                    status: "UP".into(),
+                    addr: s.addr,
+                    total: 0,
+                    check: "L7OK".into(),
+                    last_change_s: 0,
+                })
+                .collect();
+            Ok(())
+        }
+
+        fn servers(&self) -> Result<Vec<ServerState>> {
+            if self.down.get() {
+                anyhow::bail!("connecting to HAProxy: no such file");
+            }
+            Ok(self.running.borrow().clone())
+        }
+
+        fn command(&self, command: &str) -> Result<String> {
+            self.commands.borrow_mut().push(command.to_string());
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let name = words
+                .get(2)
+                .and_then(|w| w.strip_prefix("nodes/"))
+                .unwrap_or_default()
+                .to_string();
+            let mut running = self.running.borrow_mut();
+            let find = |r: &mut Vec<ServerState>| r.iter().position(|s| s.name == name);
+            Ok(match (words[0], words[1]) {
+                ("add", "server") if self.refuse_add.get() => {
+                    "'server' : unknown keyword 'frobnicate'.\n".into()
+                }
+                ("add", "server") => {
+                    running.push(ServerState {
+                        name,
+                        status: "MAINT".into(),
+                        addr: words[3].into(),
+                        total: 0,
+                        check: String::new(),
+                        last_change_s: 0,
+                    });
+                    "New server registered.\n".into()
+                }
+                ("enable", "health") => {
+                    let i = find(&mut running).unwrap();
+                    running[i].check = "INI".into();
+                    String::new()
+                }
+                ("enable", "server") => {
+                    let i = find(&mut running).unwrap();
+                    running[i].status = "UP".into();
+                    String::new()
+                }
+                ("disable", "server") => {
+                    let i = find(&mut running).unwrap();
+                    running[i].status = "MAINT".into();
+                    String::new()
+                }
+                ("set", "server") => {
+                    let i = find(&mut running).unwrap();
+                    running[i].addr = format!("{}:{}", words[4], words[6]);
+                    "IP changed from 'a' to 'b'\n".into()
+                }
+                ("shutdown", "sessions") => {
+                    self.attached.set(false);
+                    String::new()
+                }
+                ("del", "server") if self.attached.get() => {
+                    "Server still has connections attached to it, cannot remove it.\n".into()
+                }
+                ("del", "server") => {
+                    let i = find(&mut running).unwrap();
+                    running.remove(i);
+                    "Server deleted.\n".into()
+                }
+                _ => format!("Unknown command: '{command}'\n"),
+            })
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(ToString::to_string).collect()
     }
 
     #[test]
-    fn a_failed_reload_is_retried_until_haproxy_takes_the_config() {
-        let (l, _s) = layout("pending");
+    fn membership_changes_go_through_the_runtime_api_without_a_reload() {
+        let (l, _s) = layout("live");
+        let h = FakeHaproxy::new(&l);
+        let servers = [server("s1", "10.0.0.11"), server("s2", "10.0.0.22")];
+        // HAProxy starts on the first file and loads its servers.
+        reconcile(&l, &servers, Mode::Apply, &h).unwrap();
+        assert_eq!(
+            fs::read_to_string(&l.config).unwrap(),
+            "defaults\n    timeout check 150ms\nbackend nodes\n    server s1 10.0.0.11:3000 check inter 150ms\n    server s2 10.0.0.22:3000 check inter 150ms\n"
+        );
+        h.reload().unwrap();
+        h.reloads.set(0);
+        h.take_commands();
+        assert_eq!(
+            reconcile(&l, &servers, Mode::Apply, &h).unwrap(),
+            Outcome::Unchanged
+        );
+
+        // s3 joins: added in maintenance, checked, not yet in rotation.
+        let three = [
+            servers[0].clone(),
+            servers[1].clone(),
+            server("s3", "10.0.0.3"),
+        ];
+        let out = reconcile(&l, &three, Mode::Apply, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&[
+                    "add server nodes/s3 10.0.0.3:3000 check inter 150ms",
+                    "enable health nodes/s3"
+                ]),
+                waiting: strings(&["`s3`: in maintenance until a health check passes"]),
+            }
+        );
+        assert!(!out.settled());
+        assert!(fs::read_to_string(l.waiting_file())
+            .unwrap()
+            .contains("`s3`"));
+        assert_eq!(
+            fs::read_to_string(l.nodes_dir.join("s3")).unwrap(),
+            "s3 10.0.0.3\n"
+        );
+        // No check passed yet: the next pass waits, sending nothing.
+        h.take_commands();
+        assert_eq!(
+            reconcile(&l, &three, Mode::Apply, &h).unwrap(),
+            Outcome::Live {
+                done: vec![],
+                waiting: strings(&["`s3`: in maintenance until a health check passes"]),
+            }
+        );
+        assert!(h.take_commands().is_empty());
+        // Its first check passed: into rotation.
+        h.set_check("s3", "L7OK");
+        let out = reconcile(&l, &three, Mode::Apply, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&["enable server nodes/s3"]),
+                waiting: vec![],
+            }
+        );
+        assert!(out.settled());
+        assert!(!l.waiting_file().exists());
+
+        // s1 leaves: out of rotation, then deleted.
+        let out = reconcile(&l, &three[1..], Mode::Apply, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&["disable server nodes/s1", "del server nodes/s1"]),
+                waiting: vec![],
+            }
+        );
+        assert!(!l.nodes_dir.join("s1").exists());
+        assert!(!fs::read_to_string(&l.config).unwrap().contains("s1"));
+        assert_eq!(
+            h.status(),
+            [("s2".into(), "UP".into()), ("s3".into(), "UP".into())]
+        );
+        assert_eq!(h.reloads.get(), 0, "no reload for membership changes");
+    }
+
+    #[test]
+    fn a_refused_deletion_is_retried_and_cut_after_the_deadline() {
+        let (l, _s) = layout("drain");
+        let h = FakeHaproxy::new(&l);
+        let servers = [server("s1", "10.0.0.11"), server("s2", "10.0.0.22")];
+        reconcile(&l, &servers, Mode::Apply, &h).unwrap();
+        h.reload().unwrap();
+        h.attached.set(true);
+        let out = reconcile(&l, &servers[..1], Mode::Apply, &h).unwrap();
+        let refused = "`s2`: out of rotation, not deleted yet: Server still has connections attached to it, cannot remove it.";
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&["disable server nodes/s2"]),
+                waiting: strings(&[refused]),
+            }
+        );
+        // Retried on the next pass while the deadline is not reached.
+        h.take_commands();
+        let out = reconcile(&l, &servers[..1], Mode::Apply, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: vec![],
+                waiting: strings(&[refused]),
+            }
+        );
+        assert_eq!(h.take_commands(), ["del server nodes/s2"]);
+        // Out of rotation for longer than the deadline: connections are cut.
+        h.running.borrow_mut()[1].last_change_s = servers::DRAIN_DEADLINE_S;
+        let out = reconcile(&l, &servers[..1], Mode::Apply, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&["shutdown sessions server nodes/s2", "del server nodes/s2"]),
+                waiting: vec![],
+            }
+        );
+        assert_eq!(h.status(), [("s1".into(), "UP".into())]);
+    }
+
+    #[test]
+    fn a_template_edit_reloads_and_a_failed_reload_is_retried() {
+        let (l, _s) = layout("reload");
+        let h = FakeHaproxy::new(&l);
         let servers = [server("s1", "10.0.0.11")];
-        let attempts = Cell::new(0);
-        let not_yet = || {
-            attempts.set(attempts.get() + 1);
-            anyhow::bail!("HAProxy is not running yet")
-        };
-        let out = reconcile(&l, &servers, |_| Ok(()), not_yet).unwrap();
-        assert_eq!(out, Outcome::Applied { reloaded: false });
+        reconcile(&l, &servers, Mode::Apply, &h).unwrap();
+        h.reload().unwrap();
+        h.reloads.set(0);
+        fs::write(
+            &l.template,
+            TEMPLATE.replace("timeout check 150ms", "timeout check 1s"),
+        )
+        .unwrap();
+        h.reload_fails.set(true);
+        assert_eq!(
+            reconcile(&l, &servers, Mode::Apply, &h).unwrap(),
+            Outcome::ReloadPending
+        );
         assert!(l.reload_pending_file().exists());
         // Same servers, file unchanged: the reload is still attempted.
-        let out = reconcile(&l, &servers, |_| Ok(()), not_yet).unwrap();
-        assert_eq!(out, Outcome::ReloadPending);
-        assert_eq!(attempts.get(), 2);
-        let out = reconcile(&l, &servers, |_| Ok(()), || Ok(true)).unwrap();
-        assert_eq!(out, Outcome::Applied { reloaded: true });
+        assert_eq!(
+            reconcile(&l, &servers, Mode::Apply, &h).unwrap(),
+            Outcome::ReloadPending
+        );
+        h.reload_fails.set(false);
+        assert_eq!(
+            reconcile(&l, &servers, Mode::Apply, &h).unwrap(),
+            Outcome::Reloaded
+        );
+        assert_eq!(h.reloads.get(), 1);
         assert!(!l.reload_pending_file().exists());
-        // Taken: nothing more to do.
-        let out = reconcile(&l, &servers, |_| Ok(()), || panic!("no reload needed")).unwrap();
-        assert_eq!(out, Outcome::Unchanged);
-        // Stage 5 (no reload wanted) leaves nothing pending.
-        let out = reconcile(&l, &[], |_| Ok(()), || Ok(false)).unwrap();
-        assert_eq!(out, Outcome::Applied { reloaded: false });
+        assert_eq!(
+            reconcile(&l, &servers, Mode::Apply, &h).unwrap(),
+            Outcome::Unchanged
+        );
+        // Other server options are a template edit too.
+        fs::write(&l.template, TEMPLATE.replace("inter 150ms", "inter 1s")).unwrap();
+        assert_eq!(
+            reconcile(&l, &servers, Mode::Apply, &h).unwrap(),
+            Outcome::Reloaded
+        );
+    }
+
+    #[test]
+    fn what_the_runtime_api_refuses_a_reload_applies() {
+        let (l, _s) = layout("refused");
+        let h = FakeHaproxy::new(&l);
+        reconcile(&l, &[], Mode::Apply, &h).unwrap();
+        h.refuse_add.set(true);
+        let out = reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Apply, &h).unwrap();
+        assert_eq!(out, Outcome::Reloaded);
+        assert_eq!(h.status(), [("s1".into(), "UP".into())]);
+    }
+
+    #[test]
+    fn a_haproxy_that_does_not_answer_yet_is_waited_for() {
+        let (l, _s) = layout("starting");
+        let h = FakeHaproxy::new(&l);
+        h.down.set(true);
+        let out = reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Apply, &h).unwrap();
+        assert!(!out.settled(), "{out:?}");
+        assert_eq!(h.reloads.get(), 0, "a first file needs no reload");
+        h.down.set(false);
+        // HAProxy started on an older file without s1: s1 is added live.
+        let out = reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Apply, &h).unwrap();
+        assert!(
+            matches!(&out, Outcome::Live { done, .. } if done[0].starts_with("add server nodes/s1")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_back_at_another_address_is_moved_live() {
+        let (l, _s) = layout("move");
+        let h = FakeHaproxy::new(&l);
+        reconcile(&l, &[server("s3", "10.0.0.3")], Mode::Apply, &h).unwrap();
+        h.reload().unwrap();
+        let out = reconcile(&l, &[server("s3", "10.0.0.7")], Mode::Apply, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&[
+                    "disable server nodes/s3",
+                    "set server nodes/s3 addr 10.0.0.7 port 3000",
+                    "enable health nodes/s3"
+                ]),
+                waiting: strings(&["`s3`: in maintenance until a health check passes"]),
+            }
+        );
+        assert_eq!(h.reloads.get(), 1);
+    }
+
+    #[test]
+    fn stage_5_writes_and_leaves_haproxy_alone() {
+        let (l, _s) = layout("write");
+        let h = FakeHaproxy::new(&l);
+        h.down.set(true);
+        let out = reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Write, &h).unwrap();
+        assert_eq!(out, Outcome::Written);
+        assert_eq!(
+            reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Write, &h).unwrap(),
+            Outcome::Unchanged
+        );
+        fs::write(&l.template, TEMPLATE.replace("150ms", "1s")).unwrap();
+        assert_eq!(
+            reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Write, &h).unwrap(),
+            Outcome::Written
+        );
+        assert!(h.take_commands().is_empty());
+        assert_eq!(h.reloads.get(), 0);
         assert!(!l.reload_pending_file().exists());
     }
 
     #[test]
     fn a_rejected_config_keeps_the_last_good_one() {
         let (l, _s) = layout("reject");
+        let h = FakeHaproxy::new(&l);
         let good = [server("s1", "10.0.0.11")];
-        reconcile(&l, &good, |_| Ok(()), || Ok(true)).unwrap();
+        reconcile(&l, &good, Mode::Apply, &h).unwrap();
         let before = fs::read_to_string(&l.config).unwrap();
-        let err = reconcile(
-            &l,
-            &[server("s9", "10.0.0.9")],
-            |_| anyhow::bail!("HAProxy rejects the configuration: parse error"),
-            || panic!("must not reload a rejected configuration"),
-        )
-        .unwrap_err();
+        h.rejects.set(true);
+        h.take_commands();
+        let err = reconcile(&l, &[server("s9", "10.0.0.9")], Mode::Apply, &h).unwrap_err();
         assert!(format!("{err:#}").contains("last good one keeps running"));
         assert_eq!(fs::read_to_string(&l.config).unwrap(), before);
+        assert!(h.take_commands().is_empty(), "HAProxy is not touched");
         assert!(fs::read_to_string(l.error_file())
             .unwrap()
             .contains("parse error"));
         // The next good reconciliation clears the error.
-        reconcile(&l, &good, |_| Ok(()), || Ok(true)).unwrap();
+        h.rejects.set(false);
+        reconcile(&l, &good, Mode::Apply, &h).unwrap();
         assert!(!l.error_file().exists());
     }
 
     #[test]
     fn a_broken_template_keeps_the_last_good_config() {
         let (l, _s) = layout("tpl");
-        reconcile(&l, &[server("s1", "10.0.0.11")], |_| Ok(()), || Ok(true)).unwrap();
+        let h = FakeHaproxy::new(&l);
+        reconcile(&l, &[server("s1", "10.0.0.11")], Mode::Apply, &h).unwrap();
         let before = fs::read_to_string(&l.config).unwrap();
         fs::write(&l.template, "{% for s in %}").unwrap();
-        assert!(reconcile(&l, &[], |_| Ok(()), || Ok(true)).is_err());
+        assert!(reconcile(&l, &[], Mode::Apply, &h).is_err());
         assert_eq!(fs::read_to_string(&l.config).unwrap(), before);
     }
 

@@ -212,6 +212,16 @@ pub fn get(port: u16) -> std::io::Result<(u16, String)> {
     get_with(port, "")
 }
 
+/// One HTTP GET on a new connection: the whole answer, head and body.
+pub fn get_raw(port: u16) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp)
+}
+
 /// One HTTP GET with extra header lines (each ending in CRLF).
 pub fn get_with(port: u16, headers: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;

@@ -1,0 +1,218 @@
+//! labctl against Docker Compose on the same images, and the images' sizes
+//! and build times.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use super::stats::{summarize, Summary};
+use crate::engine::Engine;
+use crate::images::Role;
+use crate::lab::Lab;
+use crate::naming::LabNames;
+use crate::output::Progress;
+
+/// labctl against Docker Compose, same images, alternating runs.
+#[derive(Debug, Serialize)]
+pub struct Compose {
+    /// `labctl up` (ha + 2) until both web apps answer through ha.
+    pub labctl_up: Summary,
+    /// `docker-compose up -d` of the equivalent file, same criterion.
+    pub compose_up: Summary,
+    /// `labctl scale webapp=20` until 20 web apps answer.
+    pub labctl_scale: Summary,
+    /// `docker-compose up -d --scale webapp=20`, same criterion.
+    pub compose_scale: Summary,
+}
+
+/// Image figures.
+#[derive(Debug, Serialize)]
+pub struct Images {
+    /// `labctl/ha` size, MB.
+    pub ha_mb: f64,
+    /// `labctl/webapp` size, MB.
+    pub webapp_mb: f64,
+    /// `labctl build --no-cache` (base image present), seconds.
+    pub cold_build_s: f64,
+    /// Rebuild after a one-line template edit, seconds.
+    pub rebuild_after_edit_s: f64,
+}
+
+/// Sends requests through `port` until `n` distinct web apps answered.
+async fn until_answering(port: u16, n: usize, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    let mut hosts = BTreeSet::new();
+    while started.elapsed() < timeout {
+        if let Ok(r) = crate::http::get(port, "", Duration::from_secs(5)).await {
+            if r.status == 200 {
+                if let Some(h) = serde_json::from_str::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v["host"].as_str().map(String::from))
+                {
+                    hosts.insert(h);
+                    if hosts.len() >= n {
+                        return Ok(());
+                    }
+                }
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    bail!(
+        "only {} of {n} web apps answered within {} s",
+        hosts.len(),
+        timeout.as_secs()
+    )
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn timed(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The Compose file that matches `labctl up` on the same images.
+pub fn compose_file(http_port: u16, key: &str) -> String {
+    format!(
+        "version: '2.4'\nservices:\n  ha:\n    image: {ha}\n    hostname: ha\n    environment:\n      NODE_NAME: ha\n      LABCTL_STAGE: '6'\n      SERF_ENCRYPT_KEY: '{key}'\n    ports:\n      - '127.0.0.1:{http_port}:80'\n  webapp:\n    image: {webapp}\n    environment:\n      SERF_JOIN: ha\n      LABCTL_STAGE: '6'\n      SERF_ENCRYPT_KEY: '{key}'\n    depends_on: [ha]\n",
+        ha = Role::Ha.image(),
+        webapp = Role::Webapp.image()
+    )
+}
+
+pub async fn compose(engine: &Engine, runs: usize, progress: &Progress) -> Result<Compose> {
+    let exe = std::env::current_exe()?;
+    let dir = std::env::temp_dir().join(format!("labctl-bench-compose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("docker-compose.yml");
+    let project = "labctlbench";
+    let (mut lu, mut cu, mut ls, mut cs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let lab_name = "bench-cmp";
+    let lab = Lab::new(engine.clone(), LabNames::new(lab_name)?);
+    let compose_cmd = |args: &[&str]| {
+        let mut c = Command::new("docker-compose");
+        c.args(["-p", project, "-f"]).arg(&file).args(args);
+        c
+    };
+    for run in 0..runs {
+        // labctl
+        progress.set(format!("compose run {}: labctl up", run + 1));
+        lab.down(progress).await?;
+        let port = free_port()?;
+        let t0 = Instant::now();
+        timed(Command::new(&exe).args([
+            "--lab",
+            lab_name,
+            "--quiet",
+            "up",
+            "--http-port",
+            &port.to_string(),
+            "--stats-port",
+            "0",
+        ]))?;
+        until_answering(port, 2, Duration::from_secs(120)).await?;
+        lu.push(t0.elapsed());
+        progress.set(format!("compose run {}: labctl scale", run + 1));
+        let t0 = Instant::now();
+        timed(Command::new(&exe).args(["--lab", lab_name, "--quiet", "scale", "webapp=20"]))?;
+        until_answering(port, 20, Duration::from_secs(120)).await?;
+        ls.push(t0.elapsed());
+        lab.down(progress).await?;
+        // docker compose
+        progress.set(format!("compose run {}: docker-compose up", run + 1));
+        let port = free_port()?;
+        std::fs::write(&file, compose_file(port, &bench_key()?))?;
+        let _ = compose_cmd(&["down", "-v"]).output();
+        let t0 = Instant::now();
+        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=2"]))?;
+        until_answering(port, 2, Duration::from_secs(120)).await?;
+        cu.push(t0.elapsed());
+        progress.set(format!("compose run {}: docker-compose scale", run + 1));
+        let t0 = Instant::now();
+        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=20"]))?;
+        until_answering(port, 20, Duration::from_secs(180)).await?;
+        cs.push(t0.elapsed());
+        timed(&mut compose_cmd(&["down", "-v"]))?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Compose {
+        labctl_up: summarize(&lu),
+        compose_up: summarize(&cu),
+        labctl_scale: summarize(&ls),
+        compose_scale: summarize(&cs),
+    })
+}
+
+fn bench_key() -> Result<String> {
+    use base64::Engine as _;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(key))
+}
+
+pub async fn images(engine: &Engine, progress: &Progress) -> Result<Images> {
+    let exe = std::env::current_exe()?;
+    progress.set("images: cold build (--no-cache)");
+    let t0 = Instant::now();
+    timed(Command::new(&exe).args(["--quiet", "build", "--no-cache"]))?;
+    let cold = t0.elapsed();
+    let dir = std::env::temp_dir().join(format!("labctl-bench-tpl-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("ha"))?;
+    let template = crate::templates::Templates::embedded();
+    let text = &template
+        .get(crate::templates::HAPROXY_TEMPLATE)
+        .context("template")?
+        .text;
+    std::fs::write(
+        dir.join("ha/haproxy.cfg.tera"),
+        format!("{text}# edited for the rebuild benchmark\n"),
+    )?;
+    progress.set("images: rebuild after a template edit");
+    let t0 = Instant::now();
+    timed(
+        Command::new(&exe)
+            .arg("--templates")
+            .arg(&dir)
+            .args(["--quiet", "build"]),
+    )?;
+    let rebuild = t0.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Back to the images of the embedded templates.
+    timed(Command::new(&exe).args(["--quiet", "build"]))?;
+    Ok(Images {
+        ha_mb: engine.image_size(Role::Ha.image()).await? as f64 / 1e6,
+        webapp_mb: engine.image_size(Role::Webapp.image()).await? as f64 / 1e6,
+        cold_build_s: cold.as_secs_f64(),
+        rebuild_after_edit_s: rebuild.as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compose_file_uses_the_lab_images_and_loopback() {
+        let f = compose_file(8080, "k3y");
+        assert!(f.contains("image: labctl/ha:latest"));
+        assert!(f.contains("image: labctl/webapp:latest"));
+        assert!(f.contains("'127.0.0.1:8080:80'"));
+        assert!(f.contains("SERF_JOIN: ha"));
+        assert!(serde_yaml::from_str::<serde_yaml::Value>(&f).is_ok());
+    }
+}

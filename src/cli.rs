@@ -276,7 +276,7 @@ pub enum NodeCommand {
     /// Watch Serf's member list on `ha` and reconcile on every change.
     Watch {
         /// Polling interval.
-        #[arg(long, default_value_t = 100, value_name = "MS")]
+        #[arg(long, default_value_t = 25, value_name = "MS")]
         interval_ms: u64,
     },
     /// Render HAProxy's configuration from `/nodes`.

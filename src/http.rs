@@ -17,6 +17,17 @@ pub struct Response {
 
 /// `GET /` on 127.0.0.1:`port`, with extra header lines (each ending in CRLF).
 pub async fn get(port: u16, extra_headers: &str, timeout: Duration) -> Result<Response> {
+    get_path(port, "/", extra_headers, timeout).await
+}
+
+/// `GET path` on 127.0.0.1:`port`, with extra header lines (each ending in
+/// CRLF).
+pub async fn get_path(
+    port: u16,
+    path: &str,
+    extra_headers: &str,
+    timeout: Duration,
+) -> Result<Response> {
     let mut stream = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::net::TcpStream::connect(("127.0.0.1", port)),
@@ -26,7 +37,7 @@ pub async fn get(port: u16, extra_headers: &str, timeout: Duration) -> Result<Re
     .with_context(|| format!("connecting to 127.0.0.1:{port}"))?;
     stream
         .write_all(
-            format!("GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n{extra_headers}\r\n")
+            format!("GET {path} HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n{extra_headers}\r\n")
                 .as_bytes(),
         )
         .await?;

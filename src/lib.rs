@@ -56,7 +56,7 @@ fn run_node(command: NodeCommand) -> Result<ExitCode> {
         NodeCommand::Init => node::init()?,
         NodeCommand::OnEvent => node::on_event()?,
         NodeCommand::Watch { interval_ms } => {
-            node::watch(Duration::from_millis(interval_ms.max(50)))?
+            node::watch(Duration::from_millis(interval_ms.max(10)))?
         }
         NodeCommand::RenderConfig { if_missing } => node::render_config(if_missing)?,
         NodeCommand::Backends => node::print_backends()?,

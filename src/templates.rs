@@ -216,7 +216,7 @@ mod tests {
     }
 
     /// Every server's own settings: what `add server` is given at run time.
-    const OPTIONS: &str = " check inter 150ms fastinter 50ms downinter 100ms rise 1 fall 2 observe layer4 error-limit 1 on-error mark-down";
+    const OPTIONS: &str = " check inter 150ms fastinter 50ms downinter 50ms rise 1 fall 2 observe layer4 error-limit 1 on-error mark-down";
 
     #[test]
     fn zero_backends_render_an_empty_backend() {

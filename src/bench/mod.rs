@@ -153,19 +153,28 @@ async fn fresh_lab(engine: &Engine, name: &str, webapps: u32, progress: &Progres
     Ok(lab)
 }
 
-/// Polls HAProxy inside `ha` until `done` holds for its servers.
+/// Polls HAProxy's statistics (the CSV of its stats page, on the lab's
+/// published port: a few milliseconds a look, where an exec into `ha` takes
+/// tens) until `done` holds for its servers.
 async fn until(
     lab: &Lab,
     timeout: Duration,
     done: impl Fn(&[crate::stats::ServerState]) -> bool,
 ) -> Result<()> {
+    let port = lab.ha_port(1936).await?;
     let started = Instant::now();
     while started.elapsed() < timeout {
-        if let Ok(b) = lab.backends().await {
-            if done(&b.servers) {
+        if let Ok(r) = crate::http::get_path(port, "/;csv", "", Duration::from_secs(2)).await {
+            if r.status == 200
+                && done(&crate::stats::servers(
+                    &r.body,
+                    crate::node::servers::BACKEND,
+                ))
+            {
                 return Ok(());
             }
         }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     bail!(
         "HAProxy did not reach the expected state within {} s",

@@ -190,7 +190,7 @@ pub struct CollectArgs {
 /// `bench`'s arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Benchmarks to run: join, leave, zero-downtime, scale-100, compose,
+    /// Benchmarks to run: join, leave, zero-downtime, scale-many, compose,
     /// images (default: all).
     pub names: Vec<String>,
     /// Runs of each benchmark.
@@ -199,6 +199,9 @@ pub struct BenchArgs {
     /// Scale cycles of the zero-downtime benchmark.
     #[arg(long, default_value_t = 10)]
     pub cycles: usize,
+    /// Web apps at the top of the scale-many benchmark (2 → N → 2).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(3..=250), value_name = "N")]
+    pub scale_to: u32,
     /// Where the charts of the runs under load go: `logs/bench/*.png`
     /// below this directory (BENCHMARKS.md links them there).
     #[arg(long, default_value = ".", value_name = "DIR")]

@@ -365,14 +365,61 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a network; a network that is already gone is fine.
+    /// Removes a network; a network that is already gone is fine. After
+    /// heavy churn the engine may keep endpoints of containers that are
+    /// gone ("has active endpoints"): those are disconnected by force and
+    /// the removal tried again; what still holds the network is named.
     pub async fn remove_network(&self, name: &str) -> Result<()> {
-        match self.docker.remove_network(name).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(anyhow!(docker_message(&e)))
-                .with_context(|| format!("removing network `{name}`")),
+        let mut last = String::new();
+        for attempt in 0..4 {
+            match self.docker.remove_network(name).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => last = docker_message(&e),
+            }
+            if !last.contains("active endpoints") {
+                break;
+            }
+            for endpoint in self.network_endpoints(name).await? {
+                let request = bollard::models::NetworkDisconnectRequest {
+                    container: endpoint,
+                    force: Some(true),
+                };
+                let _ = self.docker.disconnect_network(name, request).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250 * (attempt + 1))).await;
         }
+        if last.contains("active endpoints") {
+            let left = self.network_endpoints(name).await.unwrap_or_default();
+            bail!(
+                "removing network `{name}`: the engine still lists endpoints on it ({}) after \
+                 disconnecting them by force; `docker network rm {name}` after a restart of the \
+                 Docker daemon removes it. The lab's containers are gone, and `labctl up` works \
+                 meanwhile (it uses the network as it is)",
+                if left.is_empty() {
+                    "none it will name".to_string()
+                } else {
+                    left.join(", ")
+                }
+            );
+        }
+        Err(anyhow!(last)).with_context(|| format!("removing network `{name}`"))
+    }
+
+    /// The names (or ids) of the containers the engine lists on a network.
+    async fn network_endpoints(&self, name: &str) -> Result<Vec<String>> {
+        let network = self
+            .docker
+            .inspect_network(name, None)
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("inspecting network `{name}`"))?;
+        Ok(network
+            .containers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, e)| e.name.filter(|n| !n.is_empty()).unwrap_or(id))
+            .collect())
     }
 
     // ----- containers ---------------------------------------------------

@@ -587,7 +587,7 @@ impl Lab {
                 .collect();
             progress.info(format!(
                 "removing {} (leaving the cluster first)",
-                names.join(", ")
+                some_of(names.iter().cloned())
             ));
             stream::iter(plan.remove.iter().map(|n| self.leave(&existing[n])))
                 .buffer_unordered(PARALLEL)
@@ -656,11 +656,7 @@ impl Lab {
         if !specs.is_empty() {
             progress.info(format!(
                 "starting {}",
-                specs
-                    .iter()
-                    .map(|s| format!("{} at {}", s.name, s.ip))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                some_of(specs.iter().map(|s| format!("{} at {}", s.name, s.ip)))
             ));
         }
         stream::iter(specs.iter().map(|s| self.create_and_start(s)))
@@ -754,11 +750,7 @@ impl Lab {
         .await?;
         progress.info(format!(
             "removed {}",
-            extra
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            some_of(extra.iter().map(|c| c.name.clone()))
         ));
         Ok(())
     }
@@ -925,26 +917,29 @@ impl Lab {
     /// announce themselves again. Serf remembers a node's leave for a while;
     /// a new node that reuses the name (s5 removed, later s5 created again)
     /// can be taken for the one that left until it joins once more.
+    /// A few at a time: each ask is an exec, and a hundred of them at once
+    /// would slow the very agents that are joining.
     async fn nudge(&self, expected: &[String], progress: &Progress) {
+        const AT_ONCE: usize = 8;
         let Ok(members) = self.members().await else {
             return;
         };
-        for node in expected {
-            let alive = members
+        let not_alive = expected.iter().filter(|node| {
+            !members
                 .iter()
-                .any(|m| &m.name == node && m.status == "alive");
-            if !alive {
-                progress.info(format!(
-                    "`{node}` is not alive in ha's Serf view yet; it joins again"
-                ));
-                let _ = self
-                    .engine
-                    .exec(
-                        &self.names.container(node),
-                        &["sh", "-c", "serf join \"$SERF_JOIN\""],
-                    )
-                    .await;
-            }
+                .any(|m| &m.name == *node && m.status == "alive")
+        });
+        for node in not_alive.take(AT_ONCE) {
+            progress.info(format!(
+                "`{node}` is not alive in ha's Serf view yet; it joins again"
+            ));
+            let _ = self
+                .engine
+                .exec(
+                    &self.names.container(node),
+                    &["sh", "-c", "serf join \"$SERF_JOIN\""],
+                )
+                .await;
         }
     }
 
@@ -1027,6 +1022,20 @@ impl Lab {
         }
         Ok(removed)
     }
+}
+
+/// A list for a progress line: the first few items, then how many more.
+fn some_of(items: impl Iterator<Item = String>) -> String {
+    const SHOWN: usize = 6;
+    let items: Vec<String> = items.collect();
+    if items.len() <= SHOWN {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..SHOWN].join(", "),
+        items.len() - SHOWN
+    )
 }
 
 /// A fresh Serf encryption key: 32 random bytes, base64.
@@ -1149,6 +1158,14 @@ mod tests {
             ..state("s2", "UP")
         };
         assert!(!converged(&[state("s1", "UP"), unchecked], &want));
+    }
+
+    #[test]
+    fn long_lists_are_shortened_in_progress_lines() {
+        let names = |n: u32| (1..=n).map(|i| format!("s{i}"));
+        assert_eq!(some_of(names(2)), "s1, s2");
+        assert_eq!(some_of(names(6)), "s1, s2, s3, s4, s5, s6");
+        assert_eq!(some_of(names(100)), "s1, s2, s3, s4, s5, s6 and 94 more");
     }
 
     #[test]

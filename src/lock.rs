@@ -15,13 +15,22 @@ pub struct FileLock {
     _file: File,
 }
 
+/// Opens (or creates) a lock file that every user of the machine may lock:
+/// created readable and writable by all, and opened read-only when another
+/// user created it (flock needs no write access).
 fn open(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let created = OpenOptions::new()
+        .create_new(true)
         .write(true)
-        .open(path)
-        .with_context(|| format!("opening lock file `{}`", path.display()))
+        .mode(0o666)
+        .open(path);
+    if let Ok(file) = created {
+        // The umask may have taken write access from the others.
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
+        return Ok(file);
+    }
+    File::open(path).with_context(|| format!("opening lock file `{}`", path.display()))
 }
 
 fn flock(file: &File, flags: libc::c_int) -> std::io::Result<()> {

@@ -109,7 +109,11 @@ fn an_interrupted_scale_converges_when_run_again() {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success() || out.status.code() == Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "Ctrl-C during scale exits 130: {out:?}"
+    );
     lab.ok(&["scale", "webapp=6"]);
     assert_eq!(lab.ps().len(), 7);
     assert!(all_up(&lab, &["s1", "s2", "s3", "s4", "s5", "s6"]));

@@ -310,5 +310,12 @@ fn unknown_nodes_and_labs_that_are_not_up_get_clear_errors() {
     // `exec` passes the command's exit code through.
     let out = lab.run(&["exec", "s1", "--", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
-    let _ = labctl(&["--version"]);
+    let out = labctl(&["--version"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out)
+            .0
+            .starts_with(&format!("labctl {}", env!("CARGO_PKG_VERSION"))),
+        "{out:?}"
+    );
 }

@@ -11,7 +11,6 @@ pub mod load;
 pub mod report;
 pub mod stats;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -29,7 +28,7 @@ pub const ALL: [&str; 6] = [
     "join",
     "leave",
     "zero-downtime",
-    "scale-100",
+    "scale-many",
     "compose",
     "images",
 ];
@@ -53,8 +52,8 @@ pub struct Report {
     pub zero_downtime: Option<churn::Churn>,
     /// Scale cycles run under load.
     pub cycles: usize,
-    /// Load while scaling 2 → 100 → 2, and how long each way took.
-    pub hundred: Option<churn::Hundred>,
+    /// Load while scaling 2 → N → 2, and how long each way took.
+    pub many: Option<churn::Many>,
     /// labctl vs Docker Compose.
     pub compose: Option<compose::Compose>,
     /// Image sizes and build times.
@@ -86,17 +85,26 @@ fn publish() -> Publish {
     }
 }
 
-/// Runs the named benchmarks; the runs under load are also drawn as PNG
-/// charts under `charts` (at [`report::CHART_ZERO`] and
-/// [`report::CHART_HUNDRED`] relative to it).
-pub async fn run(
-    engine: &Engine,
-    names: &[String],
-    runs: usize,
-    cycles: usize,
-    charts: &Path,
-    progress: &Progress,
-) -> Result<Report> {
+/// What `labctl bench` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Benchmarks, by name.
+    pub names: Vec<String>,
+    /// Runs of each.
+    pub runs: usize,
+    /// Scale cycles of the zero-downtime benchmark.
+    pub cycles: usize,
+    /// Web apps at the top of the scale-many benchmark.
+    pub scale_to: u32,
+    /// Where the charts go (at [`report::CHART_ZERO`] and
+    /// [`report::CHART_MANY`] below it).
+    pub charts: std::path::PathBuf,
+}
+
+/// Runs the benchmarks of `plan`; the runs under load are also drawn as PNG
+/// charts.
+pub async fn run(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<Report> {
+    let (names, runs, cycles, charts) = (&plan.names, plan.runs, plan.cycles, &plan.charts);
     let mut report = Report {
         machine: machine(),
         runs,
@@ -122,14 +130,14 @@ pub async fn run(
                 chart::write(&charts.join(report::CHART_ZERO), &title, &churn)?;
                 report.zero_downtime = Some(churn);
             }
-            "scale-100" => {
-                let hundred = churn::hundred(engine, progress).await?;
+            "scale-many" => {
+                let many = churn::many(engine, plan.scale_to, progress).await?;
                 chart::write(
-                    &charts.join(report::CHART_HUNDRED),
-                    "scale 2 → 100 → 2 under load",
-                    &hundred.churn,
+                    &charts.join(report::CHART_MANY),
+                    &format!("scale 2 → {} → 2 under load", plan.scale_to),
+                    &many.churn,
                 )?;
-                report.hundred = Some(hundred);
+                report.many = Some(many);
             }
             "compose" => report.compose = Some(compose::compose(engine, runs, progress).await?),
             "images" => report.images = Some(compose::images(engine, progress).await?),

@@ -35,9 +35,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
     let _ = writeln!(
         md,
         "- Each benchmark runs on a fresh lab of its own (`bench-…`), stage 6, published on 127.0.0.1; load goes only to that port.\n\
-         - **Join**: from just before the container is created and started to the moment HAProxy (read through its runtime API inside `ha`) reports it UP with a passed health check; 2 → 12 one by one, then 2 → 12 in one `scale`.\n\
+         - **Join**: from just before the container is created and started to the moment HAProxy reports it UP with a passed health check (read from the CSV of its stats page on the lab's published port, every 5 ms); 2 → 12 one by one, then 2 → 12 in one `scale`.\n\
          - **Leave**: graceful = the node's Serf agent is taken down (it leaves the cluster); SIGKILL = `docker kill`; each until HAProxy no longer has it in rotation (not UP).\n\
-         - **Under load** (zero downtime, 2 → 100 → 2): three kinds of clients send `GET /` through `ha` — 4 keep their connection and send at once, 4 open one connection per request (`Connection: close`), 32 keep their connection and pause 1–250 ms between requests. No client ever sends a request again: every request without a 2xx answer on its first attempt is a failure. Zero downtime: the lab scales 2 → 6 → 2 {} times, with one web app SIGKILLed per cycle. HAProxy's reloads are its master's count; workers started are new worker process ids seen while sampling.\n\
+         - **Under load** (zero downtime, 2 → N → 2): three kinds of clients send `GET /` through `ha` — 4 keep their connection and send at once, 4 open one connection per request (`Connection: close`), 32 keep their connection and pause 1–250 ms between requests. No client ever sends a request again: every request without a 2xx answer on its first attempt is a failure. Zero downtime: the lab scales 2 → 6 → 2 {} times, with one web app SIGKILLed per cycle. 2 → N → 2 runs under a lighter load (1, 1 and 16 clients): on two cores, N web apps starting at once and clients sending as fast as they can starve the Serf agents' gossip. HAProxy's reloads are its master's count; workers started are new worker process ids seen while sampling.\n\
          - **Compose**: the same images; `labctl up` / `scale` as commands against `docker-compose up -d` / `--scale` of an equivalent file, alternating, each until every web app has answered through `ha`.\n",
         r.cycles
     );
@@ -77,11 +77,12 @@ pub fn markdown(r: &Report, command: &str) -> String {
             z,
         );
     }
-    if let Some(h) = &r.hundred {
-        churn_rows(&mut md, "2 → 100 → 2", &h.churn);
+    if let Some(h) = &r.many {
+        churn_rows(&mut md, &format!("2 → {} → 2", h.to), &h.churn);
         let _ = writeln!(
             md,
-            "| `scale webapp=100` from 2, all UP / back to 2 | {:.1} s / {:.1} s | — | |",
+            "| `scale webapp={}` from 2, all UP / back to 2 | {:.1} s / {:.1} s | — | |",
+            h.to,
             h.up_ms / 1000.0,
             h.down_ms / 1000.0
         );
@@ -131,11 +132,11 @@ pub fn markdown(r: &Report, command: &str) -> String {
             "\nThe compose file is the one a user of the lab would write: `webapp` depends on `ha` and joins it by name; every web app answers through `ha` before the clock stops, for both tools."
         );
     }
-    if r.zero_downtime.is_some() || r.hundred.is_some() {
+    if r.zero_downtime.is_some() || r.many.is_some() {
         let _ = writeln!(md, "\n## Scaling under load, second by second\n");
         for (churn, png, what) in [
             (r.zero_downtime.is_some(), CHART_ZERO, "zero downtime"),
-            (r.hundred.is_some(), CHART_HUNDRED, "2 → 100 → 2"),
+            (r.many.is_some(), CHART_MANY, "2 → N → 2"),
         ] {
             if churn {
                 let _ = writeln!(md, "![{what}]({png})\n");
@@ -165,6 +166,10 @@ const TUNING: &str = "\
 | the two Dockerfiles share no step (the role is set in the first): the engine's cache follows the newest equal step, which after `build --no-cache` was the other image's | rebuild of `ha` after a template edit, just after `build --no-cache` | 14.0 → 2.0 s |
 | the load generator's one-request workers send `Connection: close`, so HAProxy closes first; before, the Docker proxy behind the published port did, and its connections to `ha` filled every local port in TIME_WAIT (28 230) within a minute, after which it reset new clients | connection errors in the zero-downtime bench, 10 cycles | 90 of 307 457 and 122 of 285 526 → 0 of 362 506 (p99 26.5 → 12.8 ms) |
 | 32 container creations at once instead of 16 | `labctl scale webapp=20`, 3 pairs | 3870 / 4360 / 4516 → 3797 / 4368 / 4600 ms: no gain, 16 kept |
+| membership through HAProxy's runtime API (`add server` in maintenance, `enable health`, `enable server` after a passed check; `disable server`, `del server`) instead of a reload per change | requests lost by non-retrying Python `http.client` clients (3 kept-alive pausing 2 ms, 16 kept-alive pausing 1–250 ms, 2 one per connection) over 3 cycles 2 → 8 → 2 with a SIGKILL each; the previous release against this one, same session | through 127.0.0.1: 310 of 127 923 → 0 of 132 377; to `ha`'s address: 243 of 158 041 → 0 of 135 518; HAProxy reloads in the cycles: one per change → 0 |
+| `option idle-close-on-response` (a reload, now only for a template edit, keeps idle client connections until their next answer) | the same clients over 40 reloads in 40 s | 649 of 100 502 → 0 of 102 417 |
+| checks every 150 ms (50 ms once one failed; was 300 / 150), `timeout check 150ms` (was 300), `observe layer4` + `on-error mark-down` | SIGKILL → out of rotation, p50 / p95, n = 10, debug builds, previous release against this one | 544 / 586 → 304 / 548 ms |
+| the watcher polls Serf every 25 ms (was 100); a new server is checked every 50 ms until one passes (was 100) | join start → UP, p50 / p95, n = 20, debug builds (the second run also reads HAProxy's state through its stats port, not an exec into `ha`) | 639 / 686 → 422 / 499 ms |
 ";
 
 /// The report as plain tables for a terminal: the figures, without the
@@ -185,8 +190,8 @@ pub fn text(r: &Report) -> String {
 
 /// Where `labctl bench` draws its charts, relative to the repository.
 pub const CHART_ZERO: &str = "logs/bench/zero-downtime.png";
-/// The 2 → 100 → 2 run's chart.
-pub const CHART_HUNDRED: &str = "logs/bench/scale-100.png";
+/// The 2 → N → 2 run's chart.
+pub const CHART_MANY: &str = "logs/bench/scale-many.png";
 
 /// The rows of one run under load: failures per kind of client, reloads.
 fn churn_rows(md: &mut String, what: &str, c: &Churn) {

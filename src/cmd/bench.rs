@@ -30,25 +30,25 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         &ctx.progress,
     )
     .await?;
-    let report = bench::run(
-        ctx.lab.engine(),
-        &names,
-        args.runs.max(1),
-        args.cycles.max(1),
-        &args.charts,
-        &ctx.progress,
-    )
-    .await?;
+    let plan = bench::Plan {
+        names: names.clone(),
+        runs: args.runs.max(1),
+        cycles: args.cycles.max(1),
+        scale_to: args.scale_to,
+        charts: args.charts.clone(),
+    };
+    let report = bench::run(ctx.lab.engine(), &plan, &ctx.progress).await?;
     ctx.progress.finish();
     let command = format!(
-        "labctl bench {}--runs {} --cycles {} --format markdown",
+        "labctl bench {}--runs {} --cycles {} --scale-to {} --format markdown",
         if args.names.is_empty() {
             String::new()
         } else {
             format!("{} ", names.join(" "))
         },
         args.runs,
-        args.cycles
+        args.cycles,
+        args.scale_to
     );
     match args.format {
         BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),

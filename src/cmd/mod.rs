@@ -51,9 +51,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         templates,
     };
     // Commands that change the lab take its lock: two at once would each
-    // apply half of a plan made from the same state.
+    // apply half of a plan made from the same state. `run` and `collect`
+    // start the lab afresh.
     let _lock = match &cli.command {
-        Command::Up(_) | Command::Scale(_) | Command::Down => {
+        Command::Up(_)
+        | Command::Scale(_)
+        | Command::Down
+        | Command::Run(_)
+        | Command::Collect(_) => {
             Some(crate::lock::lock_lab(ctx.lab.names().lab(), LOCK_TIMEOUT, &ctx.progress).await?)
         }
         _ => None,

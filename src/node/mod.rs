@@ -64,6 +64,21 @@ fn log_refusals(refused: &[Refusal]) {
 /// waits for is the caller's to say: the watcher says it once).
 fn reconcile_and_log(layout: &Layout, servers: &[Server], mode: Mode) -> Result<Outcome> {
     let out = reconcile(layout, servers, mode, &haproxy::Local)?;
+    log_outcome(&out, servers);
+    Ok(out)
+}
+
+/// Finishes what the last reconciliation left waiting, from the file in
+/// place, and says in `ha`'s log what changed.
+fn settle_and_log(layout: &Layout) -> Result<Outcome> {
+    let out = reconcile::settle(layout, &haproxy::Local)?;
+    if !matches!(&out, Outcome::Live { done, .. } if done.is_empty()) {
+        log_outcome(&out, &reconcile::read_registry(&layout.nodes_dir));
+    }
+    Ok(out)
+}
+
+fn log_outcome(out: &Outcome, servers: &[Server]) {
     let names = || {
         servers
             .iter()
@@ -71,7 +86,7 @@ fn reconcile_and_log(layout: &Layout, servers: &[Server], mode: Mode) -> Result<
             .collect::<Vec<_>>()
             .join(", ")
     };
-    match &out {
+    match out {
         Outcome::Unchanged => {}
         Outcome::Written => println!(
             "labctl: backends now [{}]; configuration written (not applied at this stage)",
@@ -93,7 +108,6 @@ fn reconcile_and_log(layout: &Layout, servers: &[Server], mode: Mode) -> Result<
             }
         }
     }
-    Ok(out)
 }
 
 /// The lab's static servers (stages 0 to 4), from `STATIC_SERVERS`

@@ -219,7 +219,25 @@ pub fn reconcile(
             let _ = fs::write(layout.error_file(), format!("{e:#}\n"));
         }
     }
-    let waiting = match &result {
+    record_waiting(layout, &result);
+    result
+}
+
+/// Finishes what the last pass left waiting (a new server's first passed
+/// check, a deletion refused while connections drain, a pending reload)
+/// from the configuration on file, without rendering it again: the cheap
+/// pass the watcher repeats while something waits.
+pub fn settle(layout: &Layout, haproxy: &impl Haproxy) -> Result<Outcome> {
+    let _lock = crate::lock::FileLock::acquire(&layout.state_dir.join("reconcile.lock"))?;
+    let config = fs::read_to_string(&layout.config)
+        .with_context(|| format!("reading `{}`", layout.config.display()))?;
+    let result = apply_live(layout, &config, haproxy);
+    record_waiting(layout, &result);
+    result
+}
+
+fn record_waiting(layout: &Layout, result: &Result<Outcome>) {
+    let waiting = match result {
         Ok(Outcome::Live { waiting, .. }) => waiting.clone(),
         _ => Vec::new(),
     };
@@ -228,7 +246,6 @@ pub fn reconcile(
     } else {
         let _ = fs::write(layout.waiting_file(), waiting.join("\n") + "\n");
     }
-    result
 }
 
 fn apply(
@@ -266,6 +283,12 @@ fn apply(
             Outcome::Unchanged
         });
     }
+    apply_live(layout, &rendered, haproxy)
+}
+
+/// Brings the running HAProxy in line with `config` (the file in place):
+/// a pending reload first, else its servers through the runtime API.
+fn apply_live(layout: &Layout, config: &str, haproxy: &impl Haproxy) -> Result<Outcome> {
     if layout.reload_pending_file().exists() {
         return Ok(hand_over(layout, haproxy));
     }
@@ -280,7 +303,7 @@ fn apply(
             })
         }
     };
-    let wanted = servers::split(&rendered).servers;
+    let wanted = servers::split(config).servers;
     match run_steps(&servers::plan(&wanted, &running), haproxy)? {
         Pass::Done { done, waiting } if done.is_empty() && waiting.is_empty() => {
             Ok(Outcome::Unchanged)
@@ -645,6 +668,32 @@ mod tests {
             [("s2".into(), "UP".into()), ("s3".into(), "UP".into())]
         );
         assert_eq!(h.reloads.get(), 0, "no reload for membership changes");
+    }
+
+    #[test]
+    fn settling_finishes_what_waits_from_the_file_alone() {
+        let (l, _s) = layout("settle");
+        let h = FakeHaproxy::new(&l);
+        let three = [server("s1", "10.0.0.11"), server("s3", "10.0.0.3")];
+        reconcile(&l, &three[..1], Mode::Apply, &h).unwrap();
+        h.reload().unwrap();
+        reconcile(&l, &three, Mode::Apply, &h).unwrap();
+        // The template breaks meanwhile: settling does not render it.
+        fs::write(&l.template, "{% for s in %}").unwrap();
+        h.take_commands();
+        let out = settle(&l, &h).unwrap();
+        assert!(!out.settled(), "{out:?}");
+        assert!(h.take_commands().is_empty(), "nothing to send yet");
+        h.set_check("s3", "L7OK");
+        assert_eq!(
+            settle(&l, &h).unwrap(),
+            Outcome::Live {
+                done: strings(&["enable server nodes/s3"]),
+                waiting: vec![],
+            }
+        );
+        assert!(!l.waiting_file().exists());
+        assert_eq!(h.reloads.get(), 1);
     }
 
     #[test]

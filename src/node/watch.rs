@@ -8,14 +8,26 @@ use anyhow::Result;
 
 use super::membership::{backends, Member, Refusal};
 use super::reconcile::{Layout, Mode, Outcome};
-use super::{log_refusals, reconcile_and_log, serf_rpc};
+use super::{log_refusals, reconcile_and_log, serf_rpc, settle_and_log};
 use crate::templates::Server;
 
 /// How soon a pass that left something waiting (a new server's first
 /// health check, a deletion refused while connections drain) is tried again.
-const WAITING_INTERVAL: Duration = Duration::from_millis(20);
+const WAITING_INTERVAL: Duration = Duration::from_millis(25);
 /// How soon a failed reconciliation is tried again with nothing changed.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// What a poll leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Nothing changed and nothing waits.
+    Nothing,
+    /// Only the last pass's leftovers: finish them from the file in place.
+    Settle,
+    /// Membership or template changed (or a failure is due for a retry):
+    /// render, check and apply.
+    Reconcile,
+}
 
 /// What the watcher knows between two polls.
 #[derive(Debug, Default)]
@@ -34,13 +46,19 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Whether a poll that saw `servers` and the template at `template`
-    /// must reconcile.
-    pub fn due(&self, servers: &[Server], template: Option<SystemTime>, now: Instant) -> bool {
-        self.applied.as_deref() != Some(servers)
+    /// What a poll that saw `servers` and the template at `template` must
+    /// do.
+    pub fn due(&self, servers: &[Server], template: Option<SystemTime>, now: Instant) -> Due {
+        if self.applied.as_deref() != Some(servers)
             || self.template != template
-            || !self.settled
             || self.failed_at.is_some_and(|t| now - t > RETRY_AFTER)
+        {
+            Due::Reconcile
+        } else if !self.settled {
+            Due::Settle
+        } else {
+            Due::Nothing
+        }
     }
 
     /// Records a reconciliation's result.
@@ -130,8 +148,13 @@ pub fn watch(interval: Duration) -> Result<()> {
                 }
                 let template = modified(&layout.template);
                 let now = Instant::now();
-                if watcher.due(&servers, template, now) {
-                    let result = reconcile_and_log(&layout, &servers, Mode::Apply);
+                let due = watcher.due(&servers, template, now);
+                if due != Due::Nothing {
+                    let result = if due == Due::Settle {
+                        settle_and_log(&layout)
+                    } else {
+                        reconcile_and_log(&layout, &servers, Mode::Apply)
+                    };
                     if let Err(e) = &result {
                         println!("labctl watch: {e:#}");
                     }
@@ -168,29 +191,40 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Watcher::default();
         let one = vec![server("s1")];
-        assert!(w.due(&one, None, t0), "nothing applied yet");
+        assert_eq!(w.due(&one, None, t0), Due::Reconcile, "nothing applied yet");
         w.record(one.clone(), None, &Ok(Outcome::Unchanged), t0);
-        assert!(!w.due(&one, None, t0));
+        assert_eq!(w.due(&one, None, t0), Due::Nothing);
         assert_eq!(
             w.interval(Duration::from_millis(100)),
             Duration::from_millis(100)
         );
         // Membership or template changed.
-        assert!(w.due(&[server("s1"), server("s2")], None, t0));
-        assert!(w.due(&one, Some(SystemTime::UNIX_EPOCH), t0));
+        assert_eq!(
+            w.due(&[server("s1"), server("s2")], None, t0),
+            Due::Reconcile
+        );
+        assert_eq!(
+            w.due(&one, Some(SystemTime::UNIX_EPOCH), t0),
+            Due::Reconcile
+        );
         // A pass that left a server waiting for its first check: again soon.
         let waiting = Outcome::Live {
             done: vec![],
             waiting: vec!["`s1`: in maintenance until a health check passes".into()],
         };
         w.record(one.clone(), None, &Ok(waiting), t0);
-        assert!(w.due(&one, None, t0));
+        assert_eq!(w.due(&one, None, t0), Due::Settle);
         assert_eq!(w.interval(Duration::from_millis(100)), WAITING_INTERVAL);
         w.record(one.clone(), None, &Ok(Outcome::ReloadPending), t0);
-        assert!(w.due(&one, None, t0));
+        assert_eq!(w.due(&one, None, t0), Due::Settle);
+        // A change while something waits: a whole reconciliation.
+        assert_eq!(w.due(&[], None, t0), Due::Reconcile);
         // A failure: again after the retry time, not at every poll.
         w.record(one.clone(), None, &Err(anyhow::anyhow!("bad template")), t0);
-        assert!(!w.due(&one, None, t0 + Duration::from_secs(1)));
-        assert!(w.due(&one, None, t0 + RETRY_AFTER + Duration::from_millis(1)));
+        assert_eq!(w.due(&one, None, t0 + Duration::from_secs(1)), Due::Nothing);
+        assert_eq!(
+            w.due(&one, None, t0 + RETRY_AFTER + Duration::from_millis(1)),
+            Due::Reconcile
+        );
     }
 }

@@ -94,9 +94,10 @@ pub struct BuildArgs {
 /// How `up` starts the lab.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Number of web apps.
-    #[arg(long, short = 'n', default_value_t = 2, value_name = "N")]
-    pub webapps: u32,
+    /// Number of web apps (default: 2 for a new lab; a lab that is up
+    /// keeps the web apps it has, and stopped ones are started again).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub webapps: Option<u32>,
 
     /// The lab's subnet (default: 192.168.42.0/24 for lab `heig`, a free
     /// 192.168.x.0/24 for other labs).

@@ -690,6 +690,11 @@ impl Lab {
         self.start_specs(&specs, progress).await
     }
 
+    /// The highest web app number the lab has (running or not), if any.
+    pub async fn highest_webapp(&self) -> Result<Option<u32>> {
+        Ok(self.webapps().await?.into_keys().next_back())
+    }
+
     /// The web apps whose containers run, in order.
     pub async fn running_webapps(&self) -> Result<Vec<String>> {
         Ok(self
@@ -742,6 +747,18 @@ impl Lab {
             return Ok(());
         }
         stream::iter(extra.iter().map(|c| async {
+            // HAProxy drops a web app as soon as Serf says it is leaving;
+            // its agent is still telling the cluster. Stopped before it is
+            // done, the node would be seen as failed, not left.
+            if c.state == "running" {
+                let _ = self
+                    .engine
+                    .exec(
+                        &c.name,
+                        &["s6-svc", "-wD", "-T", "5000", "-d", "/run/s6/serf"],
+                    )
+                    .await;
+            }
             self.engine.stop_container(&c.name, STOP_TIMEOUT_S).await?;
             self.engine.remove_container(&c.name).await
         }))

@@ -319,3 +319,33 @@ fn unknown_nodes_and_labs_that_are_not_up_get_clear_errors() {
         "{out:?}"
     );
 }
+
+#[test]
+fn up_on_a_lab_that_is_up_keeps_its_size_and_starts_stopped_webapps() {
+    let lab = TestLab::new("keep");
+    lab.ok(&["up"]);
+    lab.ok(&["scale", "webapp=4"]);
+    let out = std::process::Command::new("docker")
+        .args(["stop", "-t", "2", &lab.container("s4")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = lab.run(&["exec", "s4", "--", "true"]);
+    let err = text(&out).1;
+    assert!(
+        err.contains("`labctl up` starts it again (the lab keeps its size)"),
+        "{err}"
+    );
+    lab.ok(&["up"]);
+    let running: Vec<String> = lab
+        .ps()
+        .iter()
+        .filter(|r| r["status"].as_str().is_some_and(|s| s.starts_with("Up")))
+        .map(|r| r["node"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(running, names(&["ha", "s1", "s2", "s3", "s4"]));
+    assert!(all_up(&lab, &["s1", "s2", "s3", "s4"]));
+    // Asked explicitly, it does change the size.
+    lab.ok(&["up", "--webapps", "3"]);
+    assert!(all_up(&lab, &["s1", "s2", "s3"]));
+}

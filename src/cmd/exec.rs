@@ -12,7 +12,7 @@ pub async fn run(ctx: &Context, args: &ExecArgs) -> Result<ExitCode> {
     let node = ctx.lab.node(&args.node).await?;
     if node.state != "running" {
         bail!(
-            "node `{}` is {}, not running; start it with `labctl up`",
+            "node `{}` is {}, not running; `labctl up` starts it again (the lab keeps its size)",
             args.node,
             node.state
         );

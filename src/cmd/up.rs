@@ -9,6 +9,9 @@ use crate::cli::UpArgs;
 use crate::images;
 use crate::lab::Publish;
 
+/// Web apps of a new lab, as in the lab's compose file.
+const DEFAULT_WEBAPPS: u32 = 2;
+
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     let publish = Publish {
         stats_auth: args.stats_auth.clone(),
@@ -22,16 +25,22 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         &ctx.progress,
     )
     .await?;
+    // `up` on a lab that is up keeps its size: it never removes a web app
+    // unless asked to with --webapps.
+    let webapps = match args.webapps {
+        Some(n) => n,
+        None => ctx.lab.highest_webapp().await?.unwrap_or(DEFAULT_WEBAPPS),
+    };
     ctx.lab
         .up(
             args.subnet,
             &publish,
-            args.webapps,
+            webapps,
             crate::stage::Stage::new(args.stage)?,
             &ctx.progress,
         )
         .await?;
-    super::scale::converge(ctx, args.webapps, &args.wait).await?;
+    super::scale::converge(ctx, webapps, &args.wait).await?;
     ctx.progress.finish();
     super::ps::print_endpoints(ctx).await?;
     let outdated = ctx.lab.outdated().await?;

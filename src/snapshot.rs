@@ -128,11 +128,10 @@ pub fn inspect_text(mut doc: serde_json::Value) -> Result<String> {
 
 /// The `server` names of HAProxy's `nodes` backend in a configuration.
 pub fn config_servers(config: &str) -> Vec<String> {
-    config
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("server "))
-        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+    crate::node::servers::split(config)
+        .servers
+        .into_iter()
+        .map(|s| s.name)
         .collect()
 }
 

@@ -267,12 +267,6 @@ fn a_config_haproxy_rejects_keeps_the_last_good_one_running() {
     }
 }
 
-/// Whether an answer through `ha` carries the header the edited template adds.
-fn edited(lab: &TestLab) -> bool {
-    common::get_raw(lab.host_port(80))
-        .is_ok_and(|answer| answer.to_ascii_lowercase().contains("x-lab-edited: yes"))
-}
-
 #[test]
 fn a_change_haproxy_cannot_take_yet_is_retried_until_it_can() {
     let lab = TestLab::new("retry");
@@ -282,15 +276,7 @@ fn a_change_haproxy_cannot_take_yet_is_retried_until_it_can() {
     // socket stays, under a new name).
     let (master, hidden) = ("/run/haproxy/master.sock", "/run/haproxy/master.hidden");
     lab.exec("ha", &["mv", master, hidden]);
-    lab.exec(
-        "ha",
-        &[
-            "sed",
-            "-i",
-            "s|^    option forwardfor$|    option forwardfor\\n    http-response set-header X-Lab-Edited yes|",
-            "/config/haproxy.cfg.tera",
-        ],
-    );
+    lab.edit_template_adding_a_header();
     lab.eventually(
         "the pending reload shows in status",
         Duration::from_secs(30),
@@ -311,11 +297,11 @@ fn a_change_haproxy_cannot_take_yet_is_retried_until_it_can() {
     assert!(lab
         .exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"])
         .contains("X-Lab-Edited"));
-    assert!(!edited(&lab));
+    assert!(!lab.answers_with_the_edited_header());
     assert!(lab.status()["reload_pending"].is_string());
     lab.exec("ha", &["mv", hidden, master]);
     lab.eventually("HAProxy takes the edit", Duration::from_secs(30), || {
-        edited(&lab)
+        lab.answers_with_the_edited_header()
     });
     assert!(lab.status()["reload_pending"].is_null());
 

@@ -127,23 +127,11 @@ fn a_template_edit_is_applied_by_a_reload_that_loses_no_request() {
     let load = start_load(&rt, &lab);
     std::thread::sleep(Duration::from_millis(500));
     // A header on every answer, added to the template inside `ha`.
-    lab.exec(
-        "ha",
-        &[
-            "sed",
-            "-i",
-            "s|^    option forwardfor$|    option forwardfor\\n    http-response set-header X-Lab-Edited yes|",
-            "/config/haproxy.cfg.tera",
-        ],
-    );
-    let port = lab.host_port(80);
+    lab.edit_template_adding_a_header();
     lab.eventually(
         "the edited template in use",
         Duration::from_secs(30),
-        || {
-            common::get_raw(port)
-                .is_ok_and(|answer| answer.to_ascii_lowercase().contains("x-lab-edited: yes"))
-        },
+        || lab.answers_with_the_edited_header(),
     );
     std::thread::sleep(Duration::from_millis(500));
     let run = rt.block_on(load.finish());

@@ -181,6 +181,26 @@ impl TestLab {
             .collect()
     }
 
+    /// Edits the HAProxy template inside `ha`: every answer gets a header
+    /// `X-Lab-Edited: yes` (a change beyond the servers, so a reload).
+    pub fn edit_template_adding_a_header(&self) {
+        self.exec(
+            "ha",
+            &[
+                "sed",
+                "-i",
+                "s|^    option forwardfor$|    option forwardfor\\n    http-response set-header X-Lab-Edited yes|",
+                "/config/haproxy.cfg.tera",
+            ],
+        );
+    }
+
+    /// Whether an answer through `ha` carries the edited template's header.
+    pub fn answers_with_the_edited_header(&self) -> bool {
+        get_raw(self.host_port(80))
+            .is_ok_and(|answer| answer.to_ascii_lowercase().contains("x-lab-edited: yes"))
+    }
+
     /// Polls `check` every 200 ms until it holds or `timeout` passes.
     pub fn eventually(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
         let start = Instant::now();

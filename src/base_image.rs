@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::Engine;
 use crate::output::Progress;
+use crate::runtime::Runtime;
 
 /// The image labctl makes, as repository and tag.
 pub const MADE_REPO: &str = "labctl/debian";
@@ -106,7 +106,11 @@ fn which(program: &str) -> bool {
 }
 
 /// Makes the base image and returns its name.
-pub async fn make(engine: &Engine, mirror: Option<&str>, progress: &Progress) -> Result<String> {
+pub async fn make(
+    engine: &dyn Runtime,
+    mirror: Option<&str>,
+    progress: &Progress,
+) -> Result<String> {
     let sources = read_host_apt();
     let mirror = match mirror {
         Some(m) => m.to_string(),
@@ -140,7 +144,7 @@ pub async fn make(engine: &Engine, mirror: Option<&str>, progress: &Progress) ->
 }
 
 async fn bootstrap_and_import(
-    engine: &Engine,
+    engine: &dyn Runtime,
     root: &Path,
     mirror: &str,
     security: Option<&str>,

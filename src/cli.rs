@@ -146,6 +146,13 @@ pub struct WaitArgs {
     pub timeout: u64,
 }
 
+impl WaitArgs {
+    /// How long to wait for the lab to serve, or `None` not to wait.
+    pub fn limit(&self) -> Option<std::time::Duration> {
+        (!self.no_wait).then(|| std::time::Duration::from_secs(self.timeout))
+    }
+}
+
 /// `scale`'s arguments.
 #[derive(Debug, Args)]
 pub struct ScaleArgs {

@@ -8,43 +8,15 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::cli::BuildArgs;
-use crate::engine::Engine;
 use crate::labels;
 use crate::output::Progress;
+use crate::runtime::Runtime;
 use crate::templates::{self, HaproxyContext, Server, Templates};
 
 /// The default base image.
 pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
 
-/// One of the lab's two images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The load balancer.
-    Ha,
-    /// A web app node.
-    Webapp,
-}
-
-impl Role {
-    /// Both roles.
-    pub const ALL: [Role; 2] = [Role::Ha, Role::Webapp];
-
-    /// The template directory and image short name.
-    pub fn dir(self) -> &'static str {
-        match self {
-            Role::Ha => "ha",
-            Role::Webapp => "webapp",
-        }
-    }
-
-    /// The image's name.
-    pub fn image(self) -> &'static str {
-        match self {
-            Role::Ha => "labctl/ha:latest",
-            Role::Webapp => "labctl/webapp:latest",
-        }
-    }
-}
+pub use crate::contract::Role;
 
 /// A build context: a tar archive for the engine, and a digest of what is in it.
 pub struct BuildContext {
@@ -199,7 +171,11 @@ pub fn has_interpreter(elf: &[u8]) -> bool {
 }
 
 /// Finds or makes the base image and returns its name.
-async fn resolve_base(engine: &Engine, args: &BuildArgs, progress: &Progress) -> Result<String> {
+async fn resolve_base(
+    engine: &dyn Runtime,
+    args: &BuildArgs,
+    progress: &Progress,
+) -> Result<String> {
     if engine.image_labels(&args.base).await?.is_some() {
         return Ok(args.base.clone());
     }
@@ -233,7 +209,7 @@ async fn resolve_base(engine: &Engine, args: &BuildArgs, progress: &Progress) ->
 /// Builds both images. Unless `always`, an image whose build context has not
 /// changed since it was built is left as it is.
 pub async fn ensure(
-    engine: &Engine,
+    engine: &dyn Runtime,
     templates: &Templates,
     args: &BuildArgs,
     always: bool,
@@ -277,7 +253,7 @@ pub async fn ensure(
                 context.tar,
                 &image_labels,
                 args.no_cache,
-                |line| {
+                &mut |line: &str| {
                     progress.set(format!("{}: {}", role.dir(), line.trim()));
                 },
             )

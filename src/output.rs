@@ -58,3 +58,30 @@ impl Drop for Progress {
         self.finish();
     }
 }
+
+/// A list for a progress line: the first few items, then how many more.
+pub fn some_of(items: impl Iterator<Item = String>) -> String {
+    const SHOWN: usize = 6;
+    let items: Vec<String> = items.collect();
+    if items.len() <= SHOWN {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..SHOWN].join(", "),
+        items.len() - SHOWN
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_are_shortened_in_progress_lines() {
+        let names = |n: u32| (1..=n).map(|i| format!("s{i}"));
+        assert_eq!(some_of(names(2)), "s1, s2");
+        assert_eq!(some_of(names(6)), "s1, s2, s3, s4, s5, s6");
+        assert_eq!(some_of(names(100)), "s1, s2, s3, s4, s5, s6 and 94 more");
+    }
+}

@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::engine::ContainerInfo;
+use crate::contract::SECRETS;
 use crate::lab::Lab;
 use crate::labels;
 use crate::naming::HA;
+use crate::runtime::ContainerInfo;
 use crate::scenario::Capture;
 use crate::stage::Stage;
 
@@ -97,9 +98,6 @@ pub fn docker_ps(containers: &[ContainerInfo], now: SystemTime) -> String {
     }
     out
 }
-
-/// Environment variables whose values never go into a snapshot.
-const SECRETS: [&str; 2] = ["SERF_ENCRYPT_KEY", "STATS_AUTH"];
 
 /// A `docker inspect` document as the docker CLI prints it (an array, four
 /// spaces of indent), with the lab's secrets blanked out.
@@ -200,11 +198,9 @@ pub async fn capture(
         Ok(())
     };
     let containers = lab.containers().await?;
-    let engine = lab.engine();
-    let ha = lab.names().container(HA);
     let ha_running = containers
         .iter()
-        .any(|c| c.name == ha && c.state == "running");
+        .any(|c| c.label(labels::NODE) == Some(HA) && c.state.is_running());
     for part in parts {
         match part {
             Capture::Ps => put(
@@ -214,7 +210,7 @@ pub async fn capture(
             )?,
             Capture::Inspect => {
                 for c in &containers {
-                    let doc = engine.inspect_container_json(&c.name).await?;
+                    let doc = lab.inspect(node_of(c)).await?;
                     put(
                         &format!("inspect-{}.json", c.name),
                         format!("`docker inspect {}`", c.name),
@@ -224,7 +220,7 @@ pub async fn capture(
             }
             Capture::Logs => {
                 for c in &containers {
-                    let text = engine.logs(&c.name, "all", false).await?;
+                    let text = lab.logs(node_of(c), "all").await?;
                     put(
                         &format!("logs-{}.txt", c.name),
                         format!("`docker logs {}`", c.name),
@@ -234,17 +230,17 @@ pub async fn capture(
             }
             Capture::Config if ha_running => {
                 let path = stage.generated_config();
-                let out = engine.exec(&ha, &["cat", path]).await?;
+                let out = lab.exec(HA, &["cat", path]).await?;
                 if out.code == 0 {
                     put("haproxy.cfg", format!("`{path}` in `ha`"), &out.stdout)?;
                 }
             }
             Capture::Nodes if ha_running && stage.number() >= 5 => {
-                let out = engine.exec(&ha, &["ls", "/nodes"]).await?;
+                let out = lab.exec(HA, &["ls", "/nodes"]).await?;
                 put("nodes.txt", "`ls /nodes` in `ha`".into(), &out.stdout)?;
             }
             Capture::SerfLog if ha_running && stage.number() >= 3 => {
-                let out = engine.exec(&ha, &["cat", crate::node::SERF_LOG]).await?;
+                let out = lab.exec(HA, &["cat", crate::node::SERF_LOG]).await?;
                 put(
                     "serf.log",
                     "`/var/log/serf.log` in `ha`".into(),
@@ -252,8 +248,8 @@ pub async fn capture(
                 )?;
             }
             Capture::Stats if ha_running => {
-                let csv = engine
-                    .exec(&ha, &["labctl", "node", "stat"])
+                let csv = lab
+                    .exec(HA, &["labctl", "node", "stat"])
                     .await?
                     .success("reading HAProxy's statistics")?;
                 put(
@@ -281,6 +277,11 @@ pub async fn capture(
     Ok(written)
 }
 
+/// The node a container of the lab runs (its container name if unlabelled).
+fn node_of(c: &ContainerInfo) -> &str {
+    c.label(labels::NODE).unwrap_or(&c.name)
+}
+
 /// The stats page, fetched from `ha`'s published stats port on this host.
 async fn stats_page(lab: &Lab, containers: &[ContainerInfo]) -> Result<String> {
     let ha = containers
@@ -288,7 +289,7 @@ async fn stats_page(lab: &Lab, containers: &[ContainerInfo]) -> Result<String> {
         .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(HA))
         .context("the lab has no `ha`")?;
     let port = ha.host_port(1936).context("`ha` publishes no stats port")?;
-    let doc = lab.engine().inspect_container_json(&ha.name).await?;
+    let doc = lab.inspect(HA).await?;
     let auth = doc["Config"]["Env"]
         .as_array()
         .into_iter()
@@ -298,12 +299,16 @@ async fn stats_page(lab: &Lab, containers: &[ContainerInfo]) -> Result<String> {
         .map(|a| {
             use base64::Engine as _;
             format!(
-                "Authorization: Basic {}\r\n",
+                "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(a)
             )
-        })
-        .unwrap_or_default();
-    let page = crate::http::get(port, &auth, Duration::from_secs(10)).await?;
+        });
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect();
+    let page = crate::http::get(port, &headers, Duration::from_secs(10)).await?;
     anyhow::ensure!(
         page.status == 200,
         "the stats page answered {}",
@@ -315,7 +320,7 @@ async fn stats_page(lab: &Lab, containers: &[ContainerInfo]) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::PublishedPort;
+    use crate::runtime::{ContainerState, PublishedPort};
 
     fn container(name: &str, created: i64, ports: Vec<PublishedPort>) -> ContainerInfo {
         ContainerInfo {
@@ -324,7 +329,7 @@ mod tests {
             image: "labctl/ha:latest".into(),
             image_id: String::new(),
             labels: Default::default(),
-            state: "running".into(),
+            state: ContainerState::Running,
             status: "Up 5 seconds".into(),
             command: "/usr/local/bin/labctl node init".into(),
             created,

@@ -39,7 +39,7 @@ impl Stage {
 
     /// The stage set in the container's `LABCTL_STAGE` (the final one when unset).
     pub fn from_env() -> Result<Self> {
-        match std::env::var("LABCTL_STAGE") {
+        match std::env::var(crate::contract::STAGE) {
             Err(_) => Ok(FINAL),
             Ok(v) => match v.trim().parse::<u8>() {
                 Ok(n) => Self::new(n),

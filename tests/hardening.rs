@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{all_up, get, get_with, labctl, names, text, Load, TestLab};
-use labctl::engine::Engine;
+use labctl::runtime::docker::DockerEngine as Engine;
+use labctl::runtime::Runtime;
 
 fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -116,7 +117,7 @@ fn an_interrupted_scale_converges_when_run_again() {
     );
     lab.ok(&["scale", "webapp=6"]);
     assert_eq!(lab.ps().len(), 7);
-    assert!(all_up(&lab, &["s1", "s2", "s3", "s4", "s5", "s6"]));
+    lab.assert_all_up(&["s1", "s2", "s3", "s4", "s5", "s6"]);
     lab.ok(&["down"]);
     let left = with_engine(async |e| {
         e.containers_with_label(labctl::labels::LAB, &lab.name)
@@ -144,8 +145,10 @@ fn two_commands_on_one_lab_take_turns() {
     assert!(a.status.success(), "{:?}", text(&a));
     assert!(b.status.success(), "{:?}", text(&b));
     let waited = text(&a).1 + &text(&b).1;
+    // The one that waited says who it waited for.
+    assert!(waited.contains("is being changed by process "), "{waited}");
     assert!(
-        waited.contains("another labctl command is changing lab"),
+        waited.contains(&format!("(`labctl --lab {} scale webapp=", lab.name)),
         "{waited}"
     );
     let webapps = lab.ps().len() - 1;
@@ -335,7 +338,7 @@ fn the_stats_page_can_require_credentials() {
     assert_eq!(get(port).unwrap().0, 401);
     // admin:s3cret
     assert_eq!(
-        get_with(port, "Authorization: Basic YWRtaW46czNjcmV0\r\n")
+        get_with(port, &[("authorization", "Basic YWRtaW46czNjcmV0")])
             .unwrap()
             .0,
         200

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{all_up, get, labctl, names, text, Load, TestLab};
-use labctl::engine::Engine;
+use labctl::runtime::docker::DockerEngine as Engine;
+use labctl::runtime::Runtime;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
@@ -21,7 +22,7 @@ fn engine(rt: &tokio::runtime::Runtime) -> Engine {
 fn up_serves_two_webapps_through_ha() {
     let lab = TestLab::new("up");
     lab.ok(&["up"]);
-    assert!(all_up(&lab, &["s1", "s2"]), "{:?}", lab.haproxy_states());
+    lab.assert_all_up(&["s1", "s2"]);
     let ps = lab.ps();
     let containers: Vec<&str> = ps.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -68,13 +69,13 @@ fn scale_2_5_1_keeps_nodes_and_config_in_step() {
     let five = names(&["s1", "s2", "s3", "s4", "s5"]);
     assert_eq!(lab.registry(), five);
     assert_eq!(lab.config_servers(), five);
-    assert!(all_up(&lab, &["s1", "s2", "s3", "s4", "s5"]));
+    lab.assert_all_up(&["s1", "s2", "s3", "s4", "s5"]);
     assert_eq!(lab.ps().len(), 6);
 
     lab.ok(&["scale", "webapp=1"]);
     assert_eq!(lab.registry(), names(&["s1"]));
     assert_eq!(lab.config_servers(), names(&["s1"]));
-    assert!(all_up(&lab, &["s1"]));
+    lab.assert_all_up(&["s1"]);
     assert_eq!(lab.ps().len(), 2);
 
     // The leaves were graceful: Serf saw them leave, not fail (the handler
@@ -166,11 +167,7 @@ fn a_replaced_ha_rebuilds_its_state_from_the_cluster() {
     rt.block_on(engine.remove_container(&lab.container("ha")))
         .unwrap();
     lab.ok(&["up", "--webapps", "3"]);
-    assert!(
-        all_up(&lab, &["s1", "s2", "s3"]),
-        "{:?}",
-        lab.haproxy_states()
-    );
+    lab.assert_all_up(&["s1", "s2", "s3"]);
     assert_eq!(lab.registry(), names(&["s1", "s2", "s3"]));
     let (code, _) = get(lab.host_port(80)).unwrap();
     assert_eq!(code, 200);
@@ -199,7 +196,7 @@ fn docker_stop_of_a_webapp_is_a_graceful_leave() {
     assert_eq!(lab.registry(), names(&["s1"]));
     // `up` brings it back.
     lab.ok(&["up"]);
-    assert!(all_up(&lab, &["s1", "s2"]));
+    lab.assert_all_up(&["s1", "s2"]);
 }
 
 #[test]
@@ -222,7 +219,7 @@ fn two_labs_run_side_by_side() {
     assert_eq!(b.ps().len(), 3);
     // Taking one down leaves the other serving.
     a.ok(&["down"]);
-    assert!(all_up(&b, &["s1", "s2"]));
+    b.assert_all_up(&["s1", "s2"]);
 }
 
 #[test]
@@ -254,7 +251,7 @@ fn a_foreign_container_with_a_lab_name_is_refused_and_untouched() {
     rt.block_on(async {
         // Any local image will do: this container is only there to be in the way.
         engine
-            .create_container(&labctl::engine::ContainerSpec {
+            .create_container(&labctl::runtime::ContainerSpec {
                 name: foreign.clone(),
                 hostname: "foreign".into(),
                 image: "labctl/webapp:latest".into(),
@@ -344,8 +341,8 @@ fn up_on_a_lab_that_is_up_keeps_its_size_and_starts_stopped_webapps() {
         .map(|r| r["node"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(running, names(&["ha", "s1", "s2", "s3", "s4"]));
-    assert!(all_up(&lab, &["s1", "s2", "s3", "s4"]));
+    lab.assert_all_up(&["s1", "s2", "s3", "s4"]);
     // Asked explicitly, it does change the size.
     lab.ok(&["up", "--webapps", "3"]);
-    assert!(all_up(&lab, &["s1", "s2", "s3"]));
+    lab.assert_all_up(&["s1", "s2", "s3"]);
 }

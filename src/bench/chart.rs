@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::prelude::*;
 
-use super::churn::Churn;
 use super::load::LoadRun;
 use super::stats::percentile;
+use super::under_load::Churn;
 
 /// One second of a load run.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,18 +2,20 @@
 //! and build times.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
+use tokio::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::stats::{summarize, Summary};
-use crate::engine::Engine;
+use std::sync::Arc;
+
 use crate::images::Role;
 use crate::lab::Lab;
 use crate::naming::LabNames;
 use crate::output::Progress;
+use crate::runtime::Runtime;
 
 /// labctl against Docker Compose, same images, alternating runs.
 #[derive(Debug, Serialize)]
@@ -28,25 +30,12 @@ pub struct Compose {
     pub compose_scale: Summary,
 }
 
-/// Image figures.
-#[derive(Debug, Serialize)]
-pub struct Images {
-    /// `labctl/ha` size, MB.
-    pub ha_mb: f64,
-    /// `labctl/webapp` size, MB.
-    pub webapp_mb: f64,
-    /// `labctl build --no-cache` (base image present), seconds.
-    pub cold_build_s: f64,
-    /// Rebuild after a one-line template edit, seconds.
-    pub rebuild_after_edit_s: f64,
-}
-
 /// Sends requests through `port` until `n` distinct web apps answered.
 async fn until_answering(port: u16, n: usize, timeout: Duration) -> Result<()> {
     let started = Instant::now();
     let mut hosts = BTreeSet::new();
     while started.elapsed() < timeout {
-        if let Ok(r) = crate::http::get(port, "", Duration::from_secs(5)).await {
+        if let Ok(r) = crate::http::get(port, &[], Duration::from_secs(5)).await {
             if r.status == 200 {
                 if let Some(h) = serde_json::from_str::<serde_json::Value>(&r.body)
                     .ok()
@@ -75,8 +64,12 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn timed(cmd: &mut Command) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+/// Runs a command to its end; fails with its stderr unless it succeeded.
+pub async fn timed(cmd: &mut Command) -> Result<()> {
+    let out = cmd
+        .output()
+        .await
+        .with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(
             "{cmd:?} failed: {}",
@@ -95,7 +88,11 @@ pub fn compose_file(http_port: u16, key: &str) -> String {
     )
 }
 
-pub async fn compose(engine: &Engine, runs: usize, progress: &Progress) -> Result<Compose> {
+pub async fn compose(
+    engine: &Arc<dyn Runtime>,
+    runs: usize,
+    progress: &Progress,
+) -> Result<Compose> {
     let exe = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("labctl-bench-compose-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -124,12 +121,14 @@ pub async fn compose(engine: &Engine, runs: usize, progress: &Progress) -> Resul
             &port.to_string(),
             "--stats-port",
             "0",
-        ]))?;
+        ]))
+        .await?;
         until_answering(port, 2, Duration::from_secs(120)).await?;
         lu.push(t0.elapsed());
         progress.set(format!("compose run {}: labctl scale", run + 1));
         let t0 = Instant::now();
-        timed(Command::new(&exe).args(["--lab", lab_name, "--quiet", "scale", "webapp=20"]))?;
+        timed(Command::new(&exe).args(["--lab", lab_name, "--quiet", "scale", "webapp=20"]))
+            .await?;
         until_answering(port, 20, Duration::from_secs(120)).await?;
         ls.push(t0.elapsed());
         lab.down(progress).await?;
@@ -137,17 +136,17 @@ pub async fn compose(engine: &Engine, runs: usize, progress: &Progress) -> Resul
         progress.set(format!("compose run {}: docker-compose up", run + 1));
         let port = free_port()?;
         std::fs::write(&file, compose_file(port, &bench_key()?))?;
-        let _ = compose_cmd(&["down", "-v"]).output();
+        let _ = compose_cmd(&["down", "-v"]).output().await;
         let t0 = Instant::now();
-        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=2"]))?;
+        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=2"])).await?;
         until_answering(port, 2, Duration::from_secs(120)).await?;
         cu.push(t0.elapsed());
         progress.set(format!("compose run {}: docker-compose scale", run + 1));
         let t0 = Instant::now();
-        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=20"]))?;
+        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=20"])).await?;
         until_answering(port, 20, Duration::from_secs(180)).await?;
         cs.push(t0.elapsed());
-        timed(&mut compose_cmd(&["down", "-v"]))?;
+        timed(&mut compose_cmd(&["down", "-v"])).await?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Compose {
@@ -163,43 +162,6 @@ fn bench_key() -> Result<String> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(key))
-}
-
-pub async fn images(engine: &Engine, progress: &Progress) -> Result<Images> {
-    let exe = std::env::current_exe()?;
-    progress.set("images: cold build (--no-cache)");
-    let t0 = Instant::now();
-    timed(Command::new(&exe).args(["--quiet", "build", "--no-cache"]))?;
-    let cold = t0.elapsed();
-    let dir = std::env::temp_dir().join(format!("labctl-bench-tpl-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("ha"))?;
-    let template = crate::templates::Templates::embedded();
-    let text = &template
-        .get(crate::templates::HAPROXY_TEMPLATE)
-        .context("template")?
-        .text;
-    std::fs::write(
-        dir.join("ha/haproxy.cfg.tera"),
-        format!("{text}# edited for the rebuild benchmark\n"),
-    )?;
-    progress.set("images: rebuild after a template edit");
-    let t0 = Instant::now();
-    timed(
-        Command::new(&exe)
-            .arg("--templates")
-            .arg(&dir)
-            .args(["--quiet", "build"]),
-    )?;
-    let rebuild = t0.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    // Back to the images of the embedded templates.
-    timed(Command::new(&exe).args(["--quiet", "build"]))?;
-    Ok(Images {
-        ha_mb: engine.image_size(Role::Ha.image()).await? as f64 / 1e6,
-        webapp_mb: engine.image_size(Role::Webapp.image()).await? as f64 / 1e6,
-        cold_build_s: cold.as_secs_f64(),
-        rebuild_after_edit_s: rebuild.as_secs_f64(),
-    })
 }
 
 #[cfg(test)]

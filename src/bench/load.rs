@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-
 use super::stats::{summarize, Summary};
+use crate::http::Connection;
+use serde::Serialize;
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,62 +155,8 @@ impl LoadRun {
     }
 }
 
-/// Reads one HTTP/1.1 response (status line, headers, Content-Length body).
-/// Returns the status and whether the server closes the connection.
-async fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, bool)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).await? == 0 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed before an answer",
-        ));
-    }
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut length = 0usize;
-    let mut close = false;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let l = line.trim_end().to_ascii_lowercase();
-        if l.is_empty() {
-            break;
-        }
-        if let Some(v) = l.strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        if l.starts_with("connection:") && l.contains("close") {
-            close = true;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await?;
-    Ok((status, close))
-}
-
-/// The request of a client that keeps its connection.
-const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n";
-/// The request of a client that opens one connection per request: it says
-/// so, as HTTP/1.1 asks of a client that will not reuse the connection, and
-/// HAProxy closes first. Otherwise the side that closes first is the Docker
-/// proxy behind the published port, whose connections to `ha` then sit in
-/// TIME_WAIT on the host: at a thousand new connections a second they take
-/// every local port within a minute, and the proxy resets new clients.
-const REQUEST_CLOSE: &[u8] = b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n";
+/// The longest a request may take, connection included.
 const PER_REQUEST: Duration = Duration::from_secs(10);
-
-async fn connect(port: u16) -> std::io::Result<BufReader<TcpStream>> {
-    let stream = tokio::time::timeout(PER_REQUEST, TcpStream::connect(("127.0.0.1", port)))
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-    stream.set_nodelay(true)?;
-    Ok(BufReader::new(stream))
-}
 
 fn outcome(status: u16) -> Outcome {
     if (200..300).contains(&status) {
@@ -247,35 +191,41 @@ async fn client(
     deadline: Instant,
 ) -> LoadReport {
     let mut report = LoadReport::default();
-    let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut conn: Option<Connection> = None;
     let mut pauses = Pauses(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let request = if kind == Client::Close {
-        REQUEST_CLOSE
-    } else {
-        REQUEST
-    };
+    // A client that opens one connection per request says so, as HTTP/1.1
+    // asks of a client that will not reuse the connection, and HAProxy
+    // closes first. Otherwise the side that closes first is the Docker
+    // proxy behind the published port, whose connections to `ha` then sit
+    // in TIME_WAIT on the host: at a thousand new connections a second they
+    // take every local port within a minute, and the proxy resets clients.
+    let close = kind == Client::Close;
     while !stop.load(Ordering::Relaxed) && report.sent < max_requests && Instant::now() < deadline {
         let t0 = Instant::now();
         let result = tokio::time::timeout(PER_REQUEST, async {
             let mut c = match conn.take() {
                 Some(c) => c,
-                None => connect(port).await?,
+                None => Connection::open(port).await?,
             };
-            c.get_mut().write_all(request).await?;
-            let (status, close) = read_response(&mut c).await?;
-            Ok::<_, std::io::Error>((c, status, close))
+            let answer = c.get("/", &[], close).await?;
+            Ok::<_, anyhow::Error>((c, answer))
         })
         .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "no answer within {} s",
+                PER_REQUEST.as_secs()
+            ))
+        });
         match result {
-            Ok((c, status, close)) => {
+            Ok((c, answer)) => {
                 report.record(
-                    outcome(status),
+                    outcome(answer.response.status),
                     started.elapsed(),
                     t0.elapsed(),
                     String::new,
                 );
-                if kind != Client::Close && !close {
+                if !close && !answer.closes {
                     conn = Some(c);
                 }
             }
@@ -283,7 +233,7 @@ async fn client(
                 Outcome::ConnectionError,
                 started.elapsed(),
                 t0.elapsed(),
-                || e.to_string(),
+                || format!("{e:#}"),
             ),
         }
         if kind == Client::Idle {
@@ -385,6 +335,7 @@ impl Load {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     #[test]
     fn every_request_is_counted_once() {

@@ -4,22 +4,28 @@
 //! only to that lab's published port on 127.0.0.1.
 
 pub mod chart;
-pub mod churn;
 pub mod compose;
-pub mod convergence;
+pub mod images;
+pub mod join;
+pub mod leave;
 pub mod load;
 pub mod report;
+pub mod scale_many;
 pub mod stats;
+pub mod under_load;
+pub mod zero_downtime;
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::engine::Engine;
+use std::sync::Arc;
+
 use crate::lab::{Lab, Publish};
 use crate::naming::LabNames;
 use crate::output::Progress;
+use crate::runtime::Runtime;
 pub use report::{markdown, text};
 use stats::{summarize, Summary};
 
@@ -49,15 +55,15 @@ pub struct Report {
     /// SIGKILL → out of rotation.
     pub leave_sigkill: Option<Summary>,
     /// Load while scaling 2 → 6 → 2 with a kill per cycle.
-    pub zero_downtime: Option<churn::Churn>,
+    pub zero_downtime: Option<under_load::Churn>,
     /// Scale cycles run under load.
     pub cycles: usize,
     /// Load while scaling 2 → N → 2, and how long each way took.
-    pub many: Option<churn::Many>,
+    pub many: Option<scale_many::Many>,
     /// labctl vs Docker Compose.
     pub compose: Option<compose::Compose>,
     /// Image sizes and build times.
-    pub images: Option<compose::Images>,
+    pub images: Option<images::Images>,
 }
 
 fn machine() -> String {
@@ -103,7 +109,7 @@ pub struct Plan {
 
 /// Runs the benchmarks of `plan`; the runs under load are also drawn as PNG
 /// charts.
-pub async fn run(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<Report> {
+pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) -> Result<Report> {
     let (names, runs, cycles, charts) = (&plan.names, plan.runs, plan.cycles, &plan.charts);
     let mut report = Report {
         machine: machine(),
@@ -115,23 +121,23 @@ pub async fn run(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<Re
         progress.info(format!("bench {name}"));
         match name.as_str() {
             "join" => {
-                let (one, step) = convergence::join(engine, runs, progress).await?;
+                let (one, step) = join::join(engine, runs, progress).await?;
                 report.join_one_by_one = Some(summarize(&one));
                 report.join_one_step = Some(summarize(&step));
             }
             "leave" => {
-                let (graceful, kill) = convergence::leave(engine, runs, progress).await?;
+                let (graceful, kill) = leave::leave(engine, runs, progress).await?;
                 report.leave_graceful = Some(summarize(&graceful));
                 report.leave_sigkill = Some(summarize(&kill));
             }
             "zero-downtime" => {
-                let churn = churn::zero_downtime(engine, cycles, progress).await?;
+                let churn = zero_downtime::zero_downtime(engine, cycles, progress).await?;
                 let title = format!("zero downtime: {cycles} cycles 2 → 6 → 2, one SIGKILL each");
                 chart::write(&charts.join(report::CHART_ZERO), &title, &churn)?;
                 report.zero_downtime = Some(churn);
             }
             "scale-many" => {
-                let many = churn::many(engine, plan.scale_to, progress).await?;
+                let many = scale_many::many(engine, plan.scale_to, progress).await?;
                 chart::write(
                     &charts.join(report::CHART_MANY),
                     &format!("scale 2 → {} → 2 under load", plan.scale_to),
@@ -140,7 +146,7 @@ pub async fn run(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<Re
                 report.many = Some(many);
             }
             "compose" => report.compose = Some(compose::compose(engine, runs, progress).await?),
-            "images" => report.images = Some(compose::images(engine, progress).await?),
+            "images" => report.images = Some(images::images(engine, progress).await?),
             other => bail!(
                 "unknown benchmark `{other}`: choose among {}",
                 ALL.join(", ")
@@ -150,14 +156,22 @@ pub async fn run(engine: &Engine, plan: &Plan, progress: &Progress) -> Result<Re
     Ok(report)
 }
 
-async fn fresh_lab(engine: &Engine, name: &str, webapps: u32, progress: &Progress) -> Result<Lab> {
+async fn fresh_lab(
+    engine: &Arc<dyn Runtime>,
+    name: &str,
+    webapps: u32,
+    progress: &Progress,
+) -> Result<Lab> {
     let lab = Lab::new(engine.clone(), LabNames::new(name)?);
     lab.down(progress).await?;
-    lab.up(None, &publish(), webapps, crate::stage::FINAL, progress)
+    let request = crate::lab::UpRequest {
+        subnet: None,
+        publish: publish(),
+        webapps: Some(webapps),
+        stage: crate::stage::FINAL,
+    };
+    lab.up_and_wait(&request, Some(Duration::from_secs(120)), progress)
         .await?;
-    lab.wait_converged(webapps, Duration::from_secs(120), progress)
-        .await?;
-    lab.finish_scale(webapps, progress).await?;
     Ok(lab)
 }
 
@@ -172,7 +186,7 @@ async fn until(
     let port = lab.ha_port(1936).await?;
     let started = Instant::now();
     while started.elapsed() < timeout {
-        if let Ok(r) = crate::http::get_path(port, "/;csv", "", Duration::from_secs(2)).await {
+        if let Ok(r) = crate::http::get_path(port, "/;csv", &[], Duration::from_secs(2)).await {
             if r.status == 200
                 && done(&crate::stats::servers(
                     &r.body,

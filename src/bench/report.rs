@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::churn::Churn;
 use super::stats::Summary;
+use super::under_load::Churn;
 use super::Report;
 
 fn ms(s: &Summary) -> String {

@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         );
     }
     images::ensure(
-        ctx.lab.engine(),
+        ctx.lab.runtime().as_ref(),
         &ctx.templates,
         &args.build,
         false,
@@ -37,7 +37,7 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         scale_to: args.scale_to,
         charts: args.charts.clone(),
     };
-    let report = bench::run(ctx.lab.engine(), &plan, &ctx.progress).await?;
+    let report = bench::run(ctx.lab.runtime(), &plan, &ctx.progress).await?;
     ctx.progress.finish();
     let command = format!(
         "labctl bench {}--runs {} --cycles {} --scale-to {} --format markdown",

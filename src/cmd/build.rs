@@ -9,7 +9,7 @@ use crate::cli::BuildArgs;
 use crate::images::{self, Role};
 
 pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
-    let engine = ctx.lab.engine();
+    let engine = ctx.lab.runtime().as_ref();
     images::ensure(engine, &ctx.templates, args, true, &ctx.progress).await?;
     ctx.progress.finish();
     for role in Role::ALL {

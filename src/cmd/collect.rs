@@ -54,7 +54,7 @@ async fn run_all(
     junit: Option<&Path>,
 ) -> Result<ExitCode> {
     images::ensure(
-        ctx.lab.engine(),
+        ctx.lab.runtime().as_ref(),
         &ctx.templates,
         build,
         false,

@@ -9,11 +9,11 @@ use super::Context;
 use crate::cli::LogsArgs;
 
 pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
-    let node = ctx.lab.node(&args.node).await?;
+    ctx.lab.node(&args.node).await?;
     let tail = args
         .tail
         .map_or_else(|| "all".to_string(), |n| n.to_string());
-    let text = ctx.lab.engine().logs(&node.name, &tail, false).await?;
+    let text = ctx.lab.logs(&args.node, &tail).await?;
     std::io::stdout().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -17,14 +17,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
-use crate::engine::Engine;
 use crate::lab::Lab;
 use crate::naming::LabNames;
 use crate::output::Progress;
 use crate::templates::Templates;
-
-/// How long a command waits for another one working on the same lab.
-const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What every verb gets: the checked global options and a connection.
 pub struct Context {
@@ -44,24 +40,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let names = LabNames::new(&cli.global.lab)?;
     let templates = Templates::load(cli.global.templates.as_deref())?;
     let progress = Progress::new(cli.global.quiet);
-    let engine = Engine::connect().await?;
+    let runtime = crate::runtime::connect().await?;
     let ctx = Context {
-        lab: Lab::new(engine, names),
+        lab: Lab::new(runtime, names),
         progress,
         templates,
-    };
-    // Commands that change the lab take its lock: two at once would each
-    // apply half of a plan made from the same state. `run` and `collect`
-    // start the lab afresh.
-    let _lock = match &cli.command {
-        Command::Up(_)
-        | Command::Scale(_)
-        | Command::Down
-        | Command::Run(_)
-        | Command::Collect(_) => {
-            Some(crate::lock::lock_lab(ctx.lab.names().lab(), LOCK_TIMEOUT, &ctx.progress).await?)
-        }
-        _ => None,
     };
     match cli.command {
         Command::Build(args) => build::run(&ctx, &args).await,

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::Context;
 use crate::cli::{Format, FormatArgs};
-use crate::engine::ContainerInfo;
 use crate::labels;
+use crate::runtime::ContainerInfo;
 
 /// One row of `ps`.
 #[derive(Debug, Serialize)]
@@ -45,7 +45,7 @@ pub fn rows(ctx: &Context, containers: &[ContainerInfo]) -> Vec<Row> {
             node: c.labels.get(labels::NODE).cloned().unwrap_or_default(),
             role: c.labels.get(labels::ROLE).cloned().unwrap_or_default(),
             image: c.image.clone(),
-            state: c.state.clone(),
+            state: c.state.to_string(),
             status: c.status.clone(),
             ip: c
                 .addresses
@@ -110,7 +110,9 @@ pub async fn print_endpoints(ctx: &Context) -> Result<()> {
         .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(crate::naming::HA));
     let webapps = containers
         .iter()
-        .filter(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("backend"))
+        .filter(|c| {
+            c.labels.get(labels::ROLE).map(String::as_str) == Some(crate::contract::BACKEND)
+        })
         .count();
     println!(
         "lab `{}` is up: ha + {webapps} web app(s)",

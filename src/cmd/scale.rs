@@ -6,11 +6,18 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Context;
-use crate::cli::{ScaleArgs, WaitArgs};
+use crate::cli::ScaleArgs;
 
 pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<ExitCode> {
+    let _lock = ctx.lab.lock(&ctx.progress).await?;
     ctx.lab.scale(args.target, &ctx.progress).await?;
-    converge(ctx, args.target, &args.wait).await?;
+    if let Some(took) = ctx
+        .lab
+        .converge(args.target, args.wait.limit(), &ctx.progress)
+        .await?
+    {
+        say_served(ctx, args.target, took);
+    }
     ctx.progress.finish();
     println!(
         "lab `{}`: {} web app(s)",
@@ -20,18 +27,10 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits (unless told not to) until HAProxy serves exactly `wanted` web
-/// apps, then removes the ones that left.
-pub async fn converge(ctx: &Context, wanted: u32, wait: &WaitArgs) -> Result<()> {
-    if !wait.no_wait {
-        let took = ctx
-            .lab
-            .wait_converged(wanted, Duration::from_secs(wait.timeout), &ctx.progress)
-            .await?;
-        ctx.progress.info(format!(
-            "HAProxy serves {wanted} web app(s), all UP ({:.1} s)",
-            took.as_secs_f64()
-        ));
-    }
-    ctx.lab.finish_scale(wanted, &ctx.progress).await
+/// Says that the lab serves what it should, and how long that took.
+pub fn say_served(ctx: &Context, webapps: u32, took: Duration) {
+    ctx.progress.info(format!(
+        "HAProxy serves {webapps} web app(s), all UP ({:.1} s)",
+        took.as_secs_f64()
+    ));
 }

@@ -59,7 +59,7 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
     let mut warnings = Vec::new();
     let ha_running = containers.iter().any(|c| {
         c.labels.get(labels::NODE).map(String::as_str) == Some(crate::naming::HA)
-            && c.state == "running"
+            && c.state.is_running()
     });
     let (members, backends) = if ha_running {
         let members = ctx.lab.members().await.unwrap_or_else(|e| {
@@ -82,7 +82,7 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
             let server = backends.servers.iter().find(|s| s.name == node);
             NodeStatus {
                 container: c.name.clone(),
-                state: c.state.clone(),
+                state: c.state.to_string(),
                 ip: c
                     .addresses
                     .get(&network)

@@ -7,10 +7,7 @@ use anyhow::Result;
 use super::Context;
 use crate::cli::UpArgs;
 use crate::images;
-use crate::lab::Publish;
-
-/// Web apps of a new lab, as in the lab's compose file.
-const DEFAULT_WEBAPPS: u32 = 2;
+use crate::lab::{Publish, UpRequest};
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     let publish = Publish {
@@ -18,29 +15,26 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         ..Publish::defaults(ctx.lab.names(), args.bind, args.http_port, args.stats_port)
     };
     images::ensure(
-        ctx.lab.engine(),
+        ctx.lab.runtime().as_ref(),
         &ctx.templates,
         &args.build,
         false,
         &ctx.progress,
     )
     .await?;
-    // `up` on a lab that is up keeps its size: it never removes a web app
-    // unless asked to with --webapps.
-    let webapps = match args.webapps {
-        Some(n) => n,
-        None => ctx.lab.highest_webapp().await?.unwrap_or(DEFAULT_WEBAPPS),
+    let request = UpRequest {
+        subnet: args.subnet,
+        publish,
+        webapps: args.webapps,
+        stage: crate::stage::Stage::new(args.stage)?,
     };
-    ctx.lab
-        .up(
-            args.subnet,
-            &publish,
-            webapps,
-            crate::stage::Stage::new(args.stage)?,
-            &ctx.progress,
-        )
+    let (webapps, took) = ctx
+        .lab
+        .up_and_wait(&request, args.wait.limit(), &ctx.progress)
         .await?;
-    super::scale::converge(ctx, webapps, &args.wait).await?;
+    if let Some(took) = took {
+        super::scale::say_served(ctx, webapps, took);
+    }
     ctx.progress.finish();
     super::ps::print_endpoints(ctx).await?;
     let outdated = ctx.lab.outdated().await?;

@@ -66,7 +66,9 @@ pub fn backends(members: &[Member]) -> (Vec<Server>, Vec<Refusal>) {
     let mut servers = Vec::new();
     let mut refused = Vec::new();
     for m in members {
-        if m.status != "alive" || m.tags.get("role").map(String::as_str) != Some("backend") {
+        if m.status != "alive"
+            || m.tags.get("role").map(String::as_str) != Some(crate::contract::BACKEND)
+        {
             continue;
         }
         let refuse = |reason: &str| Refusal {

@@ -2,6 +2,7 @@
 //! handler and membership watcher on `ha`, the web app on web apps).
 
 pub mod haproxy;
+mod init;
 pub mod membership;
 mod on_event;
 pub mod reconcile;
@@ -10,6 +11,7 @@ pub mod servers;
 mod watch;
 pub mod webapp;
 
+pub use init::{init, render_config, static_servers};
 pub use on_event::on_event;
 pub use watch::watch;
 
@@ -110,79 +112,6 @@ fn log_outcome(out: &Outcome, servers: &[Server]) {
     }
 }
 
-/// The lab's static servers (stages 0 to 4), from `STATIC_SERVERS`
-/// (`s1=192.168.42.11 s2=192.168.42.22`), injected when `ha` starts as the
-/// lab's `run.sh` did.
-pub fn static_servers(spec: &str) -> Vec<Server> {
-    spec.split_whitespace()
-        .filter_map(|pair| {
-            let (name, ip) = pair.split_once('=')?;
-            let ip: std::net::Ipv4Addr = ip.parse().ok()?;
-            membership::valid_node_name(name).then(|| Server {
-                name: name.to_string(),
-                ip: ip.to_string(),
-                port: crate::naming::WEBAPP_PORT,
-            })
-        })
-        .collect()
-}
-
-/// Renders HAProxy's configuration, unless `if_missing` and one exists: up
-/// to stage 4 with the static servers, then from the registry in `/nodes`
-/// (the backends known before a restart).
-pub fn render_config(if_missing: bool) -> Result<()> {
-    let layout = Layout::default();
-    if if_missing && layout.config.exists() {
-        return Ok(());
-    }
-    let servers = if Stage::from_env()?.static_servers() {
-        static_servers(&std::env::var("STATIC_SERVERS").unwrap_or_default())
-    } else {
-        reconcile::read_registry(&layout.nodes_dir)
-    };
-    let text = reconcile::render_config(&layout, &servers)?;
-    if let Some(dir) = layout.config.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    reconcile::write_atomic(&layout.config, &text)?;
-    haproxy::check_config(&layout.config)
-}
-
-/// Where the services the image carries live, and where the ones of the
-/// current stage are set up for s6.
-const SERVICES: &str = "/etc/s6/services";
-const SCAN_DIR: &str = "/run/s6";
-
-/// The containers' entrypoint: sets up the services of the stage in
-/// `LABCTL_STAGE` and hands over to s6-svscan as PID 1; at stage 0 (no
-/// supervisor) hands over to the main program alone.
-pub fn init() -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let stage = Stage::from_env()?;
-    let balancer = std::env::var("ROLE").is_ok_and(|r| r == "balancer");
-    let services = if balancer {
-        stage.ha_services()
-    } else {
-        stage.webapp_services()
-    };
-    let err = if stage.supervised() {
-        let scan = std::path::Path::new(SCAN_DIR);
-        // A fresh scan directory each start: no stale supervise state.
-        let _ = std::fs::remove_dir_all(scan);
-        for svc in services {
-            let dir = scan.join(svc);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("creating `{}`", dir.display()))?;
-            std::fs::copy(format!("{SERVICES}/{svc}/run"), dir.join("run"))
-                .with_context(|| format!("setting up service `{svc}`"))?;
-        }
-        std::process::Command::new("s6-svscan").arg(SCAN_DIR).exec()
-    } else {
-        std::process::Command::new(format!("{SERVICES}/{}/run", services[0])).exec()
-    };
-    Err(err).context("starting the node's programs")
-}
-
 /// Prints HAProxy's view of the backends as JSON (for `labctl` on the
 /// host): the servers HAProxy runs, those its configuration file names, how
 /// the two differ, and what `ha` still waits for or failed to do.
@@ -198,18 +127,22 @@ pub fn print_backends() -> Result<()> {
         // Before stage 6 the file is not meant to be applied.
         Vec::new()
     };
-    let doc = serde_json::json!({
-        "servers": servers,
-        "config_servers": config_servers
+    let doc = crate::contract::Backends {
+        servers,
+        config_servers: config_servers
             .iter()
-            .map(|s| serde_json::json!({"name": s.name, "addr": s.addr}))
-            .collect::<Vec<_>>(),
-        "differences": differences,
-        "waiting": read(layout.waiting_file()),
-        "last_error": read(layout.error_file()),
-        "reload_pending": read(layout.reload_pending_file()),
-        "processes": haproxy::processes().ok(),
-    });
+            .map(|s| crate::contract::ConfigServer {
+                name: s.name.clone(),
+                addr: s.addr.clone(),
+            })
+            .collect(),
+        differences,
+        waiting: read(layout.waiting_file()),
+        last_error: read(layout.error_file()),
+        reload_pending: read(layout.reload_pending_file()),
+        processes: haproxy::processes().ok(),
+    };
+    let doc = serde_json::to_string(&doc).context("writing the backends as JSON")?;
     println!("{doc}");
     Ok(())
 }
@@ -222,26 +155,12 @@ pub fn print_stat() -> Result<()> {
 
 /// Who the web app says it is, from the container's environment.
 pub fn webapp_identity() -> webapp::Identity {
-    let host = std::env::var("NODE_NAME")
+    let host = std::env::var(crate::contract::NODE_NAME)
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into());
     webapp::Identity {
-        ip: std::env::var("NODE_IP").unwrap_or_default(),
+        ip: std::env::var(crate::contract::NODE_IP).unwrap_or_default(),
         host,
-        tag: std::env::var("TAG").unwrap_or_else(|_| "labctl".into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn static_servers_come_from_the_environment() {
-        let servers = static_servers("s1=192.168.42.11 s2=192.168.42.22 bad s3=nope ../x=1.2.3.4");
-        let names: Vec<_> = servers.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["s1", "s2"]);
-        assert_eq!(servers[1].ip, "192.168.42.22");
-        assert!(static_servers("").is_empty());
+        tag: std::env::var(crate::contract::TAG).unwrap_or_else(|_| "labctl".into()),
     }
 }

@@ -180,7 +180,7 @@ pub fn read_registry(dir: &Path) -> Vec<Server> {
 pub fn context_for(servers: &[Server]) -> HaproxyContext {
     HaproxyContext {
         servers: servers.to_vec(),
-        stats_auth: std::env::var("STATS_AUTH").unwrap_or_default(),
+        stats_auth: std::env::var(crate::contract::STATS_AUTH).unwrap_or_default(),
     }
 }
 

@@ -4,8 +4,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -127,9 +125,12 @@ impl TestLab {
     /// An environment variable of a node's container.
     pub fn env_of(&self, node: &str, key: &str) -> Option<String> {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let engine = rt.block_on(labctl::engine::Engine::connect()).unwrap();
+        use labctl::runtime::Runtime as _;
+        let engine = rt
+            .block_on(labctl::runtime::docker::DockerEngine::connect())
+            .unwrap();
         let doc = rt
-            .block_on(engine.inspect_container_json(&self.container(node)))
+            .block_on(engine.inspect_container(&self.container(node)))
             .unwrap();
         doc["Config"]["Env"].as_array()?.iter().find_map(|e| {
             e.as_str()?
@@ -197,8 +198,19 @@ impl TestLab {
 
     /// Whether an answer through `ha` carries the edited template's header.
     pub fn answers_with_the_edited_header(&self) -> bool {
-        get_raw(self.host_port(80))
-            .is_ok_and(|answer| answer.to_ascii_lowercase().contains("x-lab-edited: yes"))
+        get_response(self.host_port(80), &[])
+            .is_ok_and(|answer| answer.header("x-lab-edited") == Some("yes"))
+    }
+
+    /// Asserts that HAProxy serves exactly `nodes`, all UP, within 15 s.
+    /// A health check can time out once on a loaded machine (a server is
+    /// then `UP 1/2` for a moment): what must hold is that they are UP.
+    pub fn assert_all_up(&self, nodes: &[&str]) {
+        self.eventually(
+            &format!("HAProxy serves exactly {nodes:?}, all UP"),
+            Duration::from_secs(15),
+            || all_up(self, nodes),
+        );
     }
 
     /// Polls `check` every 200 ms until it holds or `timeout` passes.
@@ -227,41 +239,23 @@ impl Drop for TestLab {
     }
 }
 
-/// One HTTP GET on a new connection: status code and body.
-pub fn get(port: u16) -> std::io::Result<(u16, String)> {
-    get_with(port, "")
+/// One GET through the lab's published port on a new connection, closed
+/// after it, by labctl's own HTTP client.
+pub fn get_response(port: u16, headers: &[(&str, &str)]) -> anyhow::Result<labctl::http::Response> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(labctl::http::get(port, headers, Duration::from_secs(10)))
 }
 
-/// One HTTP GET on a new connection: the whole answer, head and body.
-pub fn get_raw(port: u16) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n")?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    Ok(resp)
+/// One GET: status and body.
+pub fn get(port: u16) -> anyhow::Result<(u16, String)> {
+    get_with(port, &[])
 }
 
-/// One HTTP GET with extra header lines (each ending in CRLF).
-pub fn get_with(port: u16, headers: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(
-        format!("GET / HTTP/1.1\r\nHost: lab\r\n{headers}Connection: close\r\n\r\n").as_bytes(),
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let code = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    Ok((code, body))
+/// One GET with extra headers: status and body.
+pub fn get_with(port: u16, headers: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
+    get_response(port, headers).map(|r| (r.status, r.body))
 }
 
 /// What a load run saw.

@@ -1,7 +1,7 @@
-//! Scaling under load: the lab scales (2 → 6 → 2 with a kill per cycle, or
-//! 2 → N → 2) while clients of every kind send requests through `ha`,
-//! none of them ever sending a request twice. Also counts HAProxy's reloads
-//! and records a timeline for the chart.
+//! Scaling under load, the part the zero-downtime and scale-many
+//! benchmarks share: the lab changes while clients of every kind send
+//! requests through `ha`, none of them ever sending a request twice; HAProxy's
+//! reloads are counted and a timeline is recorded for the chart.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,13 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::fresh_lab;
 use super::load::{Load, LoadRun, Mix};
-use super::until;
-use crate::engine::Engine;
 use crate::lab::Lab;
-use crate::naming;
-use crate::output::Progress;
 
 /// How often the servers in rotation are sampled for the timeline.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -40,20 +35,6 @@ pub struct Churn {
     /// Servers in rotation (UP) over time.
     #[serde(skip)]
     pub rotation: Vec<(Duration, usize)>,
-}
-
-/// The figures of the 2 → N → 2 run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Many {
-    /// How many web apps at the top.
-    pub to: u32,
-    /// `scale webapp=N` from 2 until all N are UP in HAProxy, ms.
-    pub up_ms: f64,
-    /// `scale webapp=2` from N until HAProxy serves exactly 2, and the
-    /// others removed, ms.
-    pub down_ms: f64,
-    /// What the clients and HAProxy saw.
-    pub churn: Churn,
 }
 
 /// Servers in rotation over time, and every HAProxy worker id seen.
@@ -109,7 +90,7 @@ async fn reloads(lab: &Lab) -> Result<u64> {
 /// Runs `work` on `lab` under load from the benchmark's clients, and
 /// returns what the clients and HAProxy saw. `work` notes its steps in the
 /// events it is given.
-async fn under_load<F>(lab: &Lab, mix: Mix, max_time: Duration, work: F) -> Result<Churn>
+pub async fn under_load<F>(lab: &Lab, mix: Mix, max_time: Duration, work: F) -> Result<Churn>
 where
     F: AsyncFnOnce(&mut Vec<(Duration, String)>, Instant) -> Result<()>,
 {
@@ -134,86 +115,9 @@ where
     })
 }
 
-fn keep_for_inspection(e: anyhow::Error, lab: &str) -> anyhow::Error {
+pub fn keep_for_inspection(e: anyhow::Error, lab: &str) -> anyhow::Error {
     e.context(format!(
         "lab `{lab}` is left as it is for inspection (`labctl --lab {lab} status`); \
          `labctl --lab {lab} down` removes it"
     ))
-}
-
-/// Scales 2 → 6 → 2 `cycles` times under load, killing one web app per cycle.
-pub async fn zero_downtime(engine: &Engine, cycles: usize, progress: &Progress) -> Result<Churn> {
-    let name = "bench-zero";
-    let lab = fresh_lab(engine, name, 2, progress).await?;
-    let wait = Duration::from_secs(60);
-    let churn = under_load(
-        &lab,
-        Mix::BENCH,
-        Duration::from_secs(30 * 60),
-        async |events, t0| {
-            for c in 0..cycles {
-                progress.set(format!("zero-downtime: cycle {}/{cycles}", c + 1));
-                events.push((t0.elapsed(), "scale 6".into()));
-                lab.scale_to(6, wait, progress).await?;
-                let victim = naming::webapp_name(3 + (c % 4) as u32);
-                events.push((t0.elapsed(), format!("kill {victim}")));
-                engine
-                    .kill_container(&lab.names().container(&victim), "SIGKILL")
-                    .await?;
-                until(&lab, Duration::from_secs(30), |s| {
-                    !s.iter().any(|s| s.name == victim && s.is_up())
-                })
-                .await?;
-                events.push((t0.elapsed(), "scale 2".into()));
-                lab.scale_to(2, wait, progress).await?;
-            }
-            Ok(())
-        },
-    )
-    .await
-    .map_err(|e| keep_for_inspection(e, name))?;
-    lab.down(progress).await?;
-    Ok(churn)
-}
-
-/// Scales 2 → `to` → 2 under load.
-pub async fn many(engine: &Engine, to: u32, progress: &Progress) -> Result<Many> {
-    let name = "bench-many";
-    let lab = fresh_lab(engine, name, 2, progress).await?;
-    let wait = Duration::from_secs(300);
-    let (mut up, mut down) = (Duration::ZERO, Duration::ZERO);
-    // Lighter load: on two cores, many web apps starting and clients
-    // sending as fast as they can would starve the Serf agents' gossip.
-    let mix = Mix {
-        keep_alive: 1,
-        close: 1,
-        idle: 16,
-    };
-    let churn = under_load(
-        &lab,
-        mix,
-        Duration::from_secs(20 * 60),
-        async |events, t0| {
-            progress.set(format!("scale-many: 2 → {to}"));
-            events.push((t0.elapsed(), format!("scale {to}")));
-            let t = Instant::now();
-            lab.scale_to(to, wait, progress).await?;
-            up = t.elapsed();
-            events.push((t0.elapsed(), "scale 2".into()));
-            progress.set(format!("scale-many: {to} → 2"));
-            let t = Instant::now();
-            lab.scale_to(2, wait, progress).await?;
-            down = t.elapsed();
-            Ok(())
-        },
-    )
-    .await
-    .map_err(|e| keep_for_inspection(e, name))?;
-    lab.down(progress).await?;
-    Ok(Many {
-        to,
-        up_ms: up.as_secs_f64() * 1000.0,
-        down_ms: down.as_secs_f64() * 1000.0,
-        churn,
-    })
 }

@@ -1,10 +1,11 @@
-//! The one door to the Docker Engine: labctl's words (image, network, node
-//! container, exec) on top of bollard. No other module imports bollard.
+//! The Docker Engine behind the runtime seam: the only module that
+//! imports bollard. Docker's refusals become [`Refusal`]s here, and only here.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use anyhow::{anyhow, bail, Context, Result};
+use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{
@@ -20,127 +21,18 @@ use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
 use ipnet::Ipv4Net;
 
+use super::{
+    ContainerInfo, ContainerSpec, ContainerState, ExecOutput, NetworkInfo, PublishedPort, Refusal,
+    Runtime,
+};
+
 /// Where labctl looks for the engine when `DOCKER_HOST` is not set.
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// A connected Docker Engine. Cheap to clone: clones share one client.
 #[derive(Clone)]
-pub struct Engine {
+pub struct DockerEngine {
     docker: Docker,
-}
-
-/// A network as labctl needs to know it.
-#[derive(Debug, Clone)]
-pub struct NetworkInfo {
-    /// The network's name.
-    pub name: String,
-    /// Its labels (labctl's own say which lab it belongs to).
-    pub labels: HashMap<String, String>,
-    /// Its IPv4 subnets.
-    pub subnets: Vec<Ipv4Net>,
-}
-
-/// A container as labctl needs to know it.
-#[derive(Debug, Clone)]
-pub struct ContainerInfo {
-    /// The container's id.
-    pub id: String,
-    /// The container's name, without Docker's leading slash.
-    pub name: String,
-    /// The image it runs.
-    pub image: String,
-    /// The id of that image.
-    pub image_id: String,
-    /// Its labels.
-    pub labels: HashMap<String, String>,
-    /// `running`, `exited`, `created`, …
-    pub state: String,
-    /// Docker's human status, e.g. `Up 3 minutes`.
-    pub status: String,
-    /// The command it runs, as `docker ps` shows it.
-    pub command: String,
-    /// Creation time, seconds since the epoch.
-    pub created: i64,
-    /// Its IPv4 address on each network it is attached to.
-    pub addresses: HashMap<String, Ipv4Addr>,
-    /// Published ports.
-    pub ports: Vec<PublishedPort>,
-}
-
-impl ContainerInfo {
-    /// The host port a container port is published on, if it is.
-    pub fn host_port(&self, container_port: u16) -> Option<u16> {
-        self.ports
-            .iter()
-            .find(|p| p.container == container_port)
-            .and_then(|p| p.host_port)
-    }
-}
-
-/// A container port and where it is published on the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedPort {
-    /// The port inside the container.
-    pub container: u16,
-    /// The host address it is bound to, when published.
-    pub host_ip: Option<String>,
-    /// The host port, when published.
-    pub host_port: Option<u16>,
-}
-
-/// What a new container should look like.
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// Container name.
-    pub name: String,
-    /// Hostname inside the container.
-    pub hostname: String,
-    /// Image to run.
-    pub image: String,
-    /// Environment, `KEY=value`.
-    pub env: Vec<String>,
-    /// Labels.
-    pub labels: HashMap<String, String>,
-    /// The network to attach to.
-    pub network: String,
-    /// The fixed address on that network.
-    pub ip: Ipv4Addr,
-    /// DNS aliases on that network.
-    pub aliases: Vec<String>,
-    /// Ports to publish: container port, host address, host port (0 lets the
-    /// engine pick a free one).
-    pub publish: Vec<(u16, String, u16)>,
-}
-
-/// What a command run inside a container printed and returned.
-#[derive(Debug, Clone)]
-pub struct ExecOutput {
-    /// Exit code.
-    pub code: i64,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-}
-
-impl ExecOutput {
-    /// Fails with the command's stderr unless it exited with 0.
-    pub fn success(self, what: &str) -> Result<Self> {
-        if self.code == 0 {
-            Ok(self)
-        } else {
-            bail!(
-                "{what} exited with {}: {}",
-                self.code,
-                first_line_or(&self.stderr, &self.stdout)
-            )
-        }
-    }
-}
-
-fn first_line_or(a: &str, b: &str) -> String {
-    let text = if a.trim().is_empty() { b } else { a };
-    text.trim().to_string()
 }
 
 fn status_code(err: &DockerError) -> Option<u16> {
@@ -162,7 +54,7 @@ fn docker_message(err: &DockerError) -> String {
     }
 }
 
-impl Engine {
+impl DockerEngine {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
     /// agrees on an API version with it.
     pub async fn connect() -> Result<Self> {
@@ -185,227 +77,6 @@ impl Engine {
         Ok(Self { docker })
     }
 
-    // ----- images -------------------------------------------------------
-
-    /// The labels of a local image, or `None` when the engine has no such image.
-    pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
-        match self.docker.inspect_image(image).await {
-            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("inspecting image `{image}`")),
-        }
-    }
-
-    /// The id of a local image.
-    pub async fn image_id(&self, image: &str) -> Result<String> {
-        let info = self
-            .docker
-            .inspect_image(image)
-            .await
-            .with_context(|| format!("inspecting image `{image}`"))?;
-        Ok(info.id.unwrap_or_default())
-    }
-
-    /// The size in bytes of a local image.
-    pub async fn image_size(&self, image: &str) -> Result<i64> {
-        let info = self
-            .docker
-            .inspect_image(image)
-            .await
-            .with_context(|| format!("inspecting image `{image}`"))?;
-        Ok(info.size.unwrap_or(0))
-    }
-
-    /// Pulls an image from its registry.
-    pub async fn pull_image(&self, image: &str) -> Result<()> {
-        let options = CreateImageOptionsBuilder::default()
-            .from_image(image)
-            .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| anyhow!(docker_message(&e)))?;
-            if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                bail!(err);
-            }
-        }
-        Ok(())
-    }
-
-    /// Imports a root file system (a tar archive) as image `repo:tag`, with
-    /// Dockerfile-style `changes` such as `LABEL k=v`.
-    pub async fn import_rootfs(
-        &self,
-        rootfs_tar: Vec<u8>,
-        repo: &str,
-        tag: &str,
-        changes: &[String],
-    ) -> Result<()> {
-        let options = CreateImageOptionsBuilder::default()
-            .from_src("-")
-            .repo(repo)
-            .tag(tag)
-            .changes(changes.to_vec())
-            .build();
-        let body = bollard::body_full(rootfs_tar.into());
-        let mut stream = self.docker.create_image(Some(options), Some(body), None);
-        while let Some(item) = stream.next().await {
-            let info = item
-                .map_err(|e| anyhow!(docker_message(&e)))
-                .with_context(|| format!("importing `{repo}:{tag}`"))?;
-            if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                bail!("importing `{repo}:{tag}`: {err}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Builds image `tag` from an in-memory build context (a tar archive),
-    /// passing each line of the build's output to `on_line`.
-    pub async fn build_image(
-        &self,
-        tag: &str,
-        context_tar: Vec<u8>,
-        labels: &HashMap<String, String>,
-        no_cache: bool,
-        mut on_line: impl FnMut(&str),
-    ) -> Result<()> {
-        let options = BuildImageOptionsBuilder::default()
-            .dockerfile("Dockerfile")
-            .t(tag)
-            .rm(true)
-            .forcerm(true)
-            .nocache(no_cache)
-            .labels(labels)
-            .build();
-        let body = bollard::body_full(context_tar.into());
-        let mut stream = self.docker.build_image(options, None, Some(body));
-        let mut tail: Vec<String> = Vec::new();
-        while let Some(item) = stream.next().await {
-            let info = match item {
-                Ok(info) => info,
-                Err(e) => bail!(
-                    "building `{tag}` failed: {}\n{}",
-                    docker_message(&e),
-                    tail.join("\n")
-                ),
-            };
-            if let Some(line) = info.stream.as_deref() {
-                for l in line.lines().filter(|l| !l.trim().is_empty()) {
-                    on_line(l);
-                    tail.push(l.to_string());
-                    if tail.len() > 15 {
-                        tail.remove(0);
-                    }
-                }
-            }
-            if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                bail!("building `{tag}` failed: {err}\n{}", tail.join("\n"));
-            }
-        }
-        Ok(())
-    }
-
-    // ----- networks -----------------------------------------------------
-
-    /// Every network of the engine.
-    pub async fn networks(&self) -> Result<Vec<NetworkInfo>> {
-        let list = self
-            .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().build()))
-            .await
-            .context("listing networks")?;
-        Ok(list
-            .into_iter()
-            .map(|n| NetworkInfo {
-                name: n.name.unwrap_or_default(),
-                labels: n.labels.unwrap_or_default(),
-                subnets: n
-                    .ipam
-                    .and_then(|i| i.config)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|c| c.subnet.and_then(|s| s.parse().ok()))
-                    .collect(),
-            })
-            .collect())
-    }
-
-    /// The network called `name`, if any.
-    pub async fn network(&self, name: &str) -> Result<Option<NetworkInfo>> {
-        Ok(self.networks().await?.into_iter().find(|n| n.name == name))
-    }
-
-    /// Creates a bridge network with a fixed subnet.
-    pub async fn create_network(
-        &self,
-        name: &str,
-        subnet: Ipv4Net,
-        gateway: Ipv4Addr,
-        labels: &HashMap<String, String>,
-    ) -> Result<()> {
-        let request = NetworkCreateRequest {
-            name: name.to_string(),
-            driver: Some("bridge".into()),
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(subnet.to_string()),
-                    gateway: Some(gateway.to_string()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            labels: Some(labels.clone()),
-            ..Default::default()
-        };
-        self.docker
-            .create_network(request)
-            .await
-            .map_err(|e| anyhow!(docker_message(&e)))
-            .with_context(|| format!("creating network `{name}` ({subnet})"))?;
-        Ok(())
-    }
-
-    /// Removes a network; a network that is already gone is fine. After
-    /// heavy churn the engine may keep endpoints of containers that are
-    /// gone ("has active endpoints"): those are disconnected by force and
-    /// the removal tried again; what still holds the network is named.
-    pub async fn remove_network(&self, name: &str) -> Result<()> {
-        let mut last = String::new();
-        for attempt in 0..4 {
-            match self.docker.remove_network(name).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_not_found(&e) => return Ok(()),
-                Err(e) => last = docker_message(&e),
-            }
-            if !last.contains("active endpoints") {
-                break;
-            }
-            for endpoint in self.network_endpoints(name).await? {
-                let request = bollard::models::NetworkDisconnectRequest {
-                    container: endpoint,
-                    force: Some(true),
-                };
-                let _ = self.docker.disconnect_network(name, request).await;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(250 * (attempt + 1))).await;
-        }
-        if last.contains("active endpoints") {
-            let left = self.network_endpoints(name).await.unwrap_or_default();
-            bail!(
-                "removing network `{name}`: the engine still lists endpoints on it ({}) after \
-                 disconnecting them by force; `docker network rm {name}` after a restart of the \
-                 Docker daemon removes it. The lab's containers are gone, and `labctl up` works \
-                 meanwhile (it uses the network as it is)",
-                if left.is_empty() {
-                    "none it will name".to_string()
-                } else {
-                    left.join(", ")
-                }
-            );
-        }
-        Err(anyhow!(last)).with_context(|| format!("removing network `{name}`"))
-    }
-
     /// The names (or ids) of the containers the engine lists on a network.
     async fn network_endpoints(&self, name: &str) -> Result<Vec<String>> {
         let network = self
@@ -420,24 +91,6 @@ impl Engine {
             .into_iter()
             .map(|(id, e)| e.name.filter(|n| !n.is_empty()).unwrap_or(id))
             .collect())
-    }
-
-    // ----- containers ---------------------------------------------------
-
-    /// Containers (running or not) that carry label `key=value`.
-    pub async fn containers_with_label(
-        &self,
-        key: &str,
-        value: &str,
-    ) -> Result<Vec<ContainerInfo>> {
-        let filters = HashMap::from([("label", vec![format!("{key}={value}")])]);
-        self.list_containers(&filters).await
-    }
-
-    /// The container called exactly `name`, if any.
-    pub async fn container_named(&self, name: &str) -> Result<Option<ContainerInfo>> {
-        let filters = HashMap::from([("name", vec![format!("^/{name}$")])]);
-        Ok(self.list_containers(&filters).await?.into_iter().next())
     }
 
     async fn list_containers(
@@ -489,7 +142,9 @@ impl Engine {
                     image: c.image.unwrap_or_default(),
                     image_id: c.image_id.unwrap_or_default(),
                     labels: c.labels.unwrap_or_default(),
-                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    state: ContainerState::parse(
+                        &c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    ),
                     status: c.status.unwrap_or_default(),
                     command: c.command.unwrap_or_default(),
                     created: c.created.unwrap_or(0),
@@ -499,9 +154,247 @@ impl Engine {
             })
             .collect())
     }
+}
+
+#[async_trait]
+impl Runtime for DockerEngine {
+    // ----- images -------------------------------------------------------
+
+    /// The labels of a local image, or `None` when the engine has no such image.
+    async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("inspecting image `{image}`")),
+        }
+    }
+
+    /// The id of a local image.
+    async fn image_id(&self, image: &str) -> Result<String> {
+        let info = self
+            .docker
+            .inspect_image(image)
+            .await
+            .with_context(|| format!("inspecting image `{image}`"))?;
+        Ok(info.id.unwrap_or_default())
+    }
+
+    /// The size in bytes of a local image.
+    async fn image_size(&self, image: &str) -> Result<i64> {
+        let info = self
+            .docker
+            .inspect_image(image)
+            .await
+            .with_context(|| format!("inspecting image `{image}`"))?;
+        Ok(info.size.unwrap_or(0))
+    }
+
+    /// Pulls an image from its registry.
+    async fn pull_image(&self, image: &str) -> Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| anyhow!(docker_message(&e)))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports a root file system (a tar archive) as image `repo:tag`, with
+    /// Dockerfile-style `changes` such as `LABEL k=v`.
+    async fn import_rootfs(
+        &self,
+        rootfs_tar: Vec<u8>,
+        repo: &str,
+        tag: &str,
+        changes: &[String],
+    ) -> Result<()> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(changes.to_vec())
+            .build();
+        let body = bollard::body_full(rootfs_tar.into());
+        let mut stream = self.docker.create_image(Some(options), Some(body), None);
+        while let Some(item) = stream.next().await {
+            let info = item
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .with_context(|| format!("importing `{repo}:{tag}`"))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!("importing `{repo}:{tag}`: {err}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds image `tag` from an in-memory build context (a tar archive),
+    /// passing each line of the build's output to `on_line`.
+    async fn build_image(
+        &self,
+        tag: &str,
+        context_tar: Vec<u8>,
+        labels: &HashMap<String, String>,
+        no_cache: bool,
+        on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
+    ) -> Result<()> {
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .nocache(no_cache)
+            .labels(labels)
+            .build();
+        let body = bollard::body_full(context_tar.into());
+        let mut stream = self.docker.build_image(options, None, Some(body));
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(e) => bail!(
+                    "building `{tag}` failed: {}\n{}",
+                    docker_message(&e),
+                    tail.join("\n")
+                ),
+            };
+            if let Some(line) = info.stream.as_deref() {
+                for l in line.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(l);
+                    tail.push(l.to_string());
+                    if tail.len() > 15 {
+                        tail.remove(0);
+                    }
+                }
+            }
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!("building `{tag}` failed: {err}\n{}", tail.join("\n"));
+            }
+        }
+        Ok(())
+    }
+
+    // ----- networks -----------------------------------------------------
+
+    /// Every network of the engine.
+    async fn networks(&self) -> Result<Vec<NetworkInfo>> {
+        let list = self
+            .docker
+            .list_networks(Some(ListNetworksOptionsBuilder::default().build()))
+            .await
+            .context("listing networks")?;
+        Ok(list
+            .into_iter()
+            .map(|n| NetworkInfo {
+                name: n.name.unwrap_or_default(),
+                labels: n.labels.unwrap_or_default(),
+                subnets: n
+                    .ipam
+                    .and_then(|i| i.config)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| c.subnet.and_then(|s| s.parse().ok()))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Creates a bridge network with a fixed subnet.
+    async fn create_network(
+        &self,
+        name: &str,
+        subnet: Ipv4Net,
+        gateway: Ipv4Addr,
+        labels: &HashMap<String, String>,
+    ) -> Result<()> {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    gateway: Some(gateway.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map_err(|e| {
+                let msg = docker_message(&e);
+                if msg.contains("overlaps") {
+                    anyhow::Error::new(Refusal::Overlaps(msg))
+                } else {
+                    anyhow!(msg)
+                }
+            })
+            .with_context(|| format!("creating network `{name}` ({subnet})"))?;
+        Ok(())
+    }
+
+    /// Removes a network; a network that is already gone is fine. After
+    /// heavy churn the engine may keep endpoints of containers that are
+    /// gone ("has active endpoints"): those are disconnected by force and
+    /// the removal tried again; what still holds the network is named.
+    async fn remove_network(&self, name: &str) -> Result<()> {
+        let mut last = String::new();
+        for attempt in 0..4 {
+            match self.docker.remove_network(name).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => last = docker_message(&e),
+            }
+            if !last.contains("active endpoints") {
+                break;
+            }
+            for endpoint in self.network_endpoints(name).await? {
+                let request = bollard::models::NetworkDisconnectRequest {
+                    container: endpoint,
+                    force: Some(true),
+                };
+                let _ = self.docker.disconnect_network(name, request).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250 * (attempt + 1))).await;
+        }
+        if last.contains("active endpoints") {
+            let left = self.network_endpoints(name).await.unwrap_or_default();
+            bail!(
+                "removing network `{name}`: the engine still lists endpoints on it ({}) after \
+                 disconnecting them by force; `docker network rm {name}` after a restart of the \
+                 Docker daemon removes it. The lab's containers are gone, and `labctl up` works \
+                 meanwhile (it uses the network as it is)",
+                if left.is_empty() {
+                    "none it will name".to_string()
+                } else {
+                    left.join(", ")
+                }
+            );
+        }
+        Err(anyhow!(last)).with_context(|| format!("removing network `{name}`"))
+    }
+
+    // ----- containers ---------------------------------------------------
+
+    /// Containers (running or not) that carry label `key=value`.
+    async fn containers(&self) -> Result<Vec<ContainerInfo>> {
+        self.list_containers(&HashMap::new()).await
+    }
+
+    async fn containers_with_label(&self, key: &str, value: &str) -> Result<Vec<ContainerInfo>> {
+        let filters = HashMap::from([("label", vec![format!("{key}={value}")])]);
+        self.list_containers(&filters).await
+    }
 
     /// Creates a container (not started).
-    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<()> {
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<()> {
         let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
             .publish
             .iter()
@@ -555,23 +448,38 @@ impl Engine {
         self.docker
             .create_container(Some(options), body)
             .await
-            .map_err(|e| anyhow!(docker_message(&e)))
+            .map_err(|e| {
+                if status_code(&e) == Some(409) {
+                    anyhow::Error::new(Refusal::AlreadyExists(docker_message(&e)))
+                } else {
+                    anyhow!(docker_message(&e))
+                }
+            })
             .with_context(|| format!("creating container `{}`", spec.name))?;
         Ok(())
     }
 
     /// Starts a container.
-    pub async fn start_container(&self, name: &str) -> Result<()> {
+    async fn start_container(&self, name: &str) -> Result<()> {
         self.docker
             .start_container(name, None)
             .await
-            .map_err(|e| anyhow!(docker_message(&e)))
+            .map_err(|e| {
+                let msg = docker_message(&e);
+                if msg.contains("port is already allocated")
+                    || msg.contains("address already in use")
+                {
+                    anyhow::Error::new(Refusal::PortTaken(msg))
+                } else {
+                    anyhow!(msg)
+                }
+            })
             .with_context(|| format!("starting container `{name}`"))
     }
 
     /// Stops a container (SIGTERM, then SIGKILL after `timeout_s`); one that
     /// is already stopped or gone is fine.
-    pub async fn stop_container(&self, name: &str, timeout_s: i32) -> Result<()> {
+    async fn stop_container(&self, name: &str, timeout_s: i32) -> Result<()> {
         let options = StopContainerOptionsBuilder::default().t(timeout_s).build();
         match self.docker.stop_container(name, Some(options)).await {
             Ok(()) => Ok(()),
@@ -582,7 +490,7 @@ impl Engine {
     }
 
     /// Sends a signal to a container's main process.
-    pub async fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
+    async fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
         let options = KillContainerOptionsBuilder::default()
             .signal(signal)
             .build();
@@ -595,7 +503,7 @@ impl Engine {
 
     /// Removes a container, stopping it first if needed; one that is already
     /// gone is fine.
-    pub async fn remove_container(&self, name: &str) -> Result<()> {
+    async fn remove_container(&self, name: &str) -> Result<()> {
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
@@ -611,7 +519,7 @@ impl Engine {
     }
 
     /// The full `docker inspect` document of a container.
-    pub async fn inspect_container_json(&self, name: &str) -> Result<serde_json::Value> {
+    async fn inspect_container(&self, name: &str) -> Result<serde_json::Value> {
         let info = self
             .docker
             .inspect_container(name, None)
@@ -622,7 +530,7 @@ impl Engine {
     }
 
     /// Runs a command inside a running container and collects its output.
-    pub async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
+    async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
         let created = self
             .docker
             .create_exec(
@@ -669,7 +577,7 @@ impl Engine {
     }
 
     /// The last `tail` lines (`all` for everything) of a container's output.
-    pub async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String> {
+    async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String> {
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)

@@ -1,0 +1,46 @@
+//! The join benchmark: a new web app from start to UP with a passed check,
+//! one by one, and 2 → 12 in one step.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::{fresh_lab, until};
+use crate::naming;
+use crate::output::Progress;
+use crate::runtime::Runtime;
+
+/// How long a scale step may take.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Start → verified UP, one web app at a time (2 → 12), and 2 → 12 in one
+/// step until all UP.
+pub async fn join(
+    engine: &Arc<dyn Runtime>,
+    runs: usize,
+    progress: &Progress,
+) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut one = Vec::new();
+    let mut step = Vec::new();
+    for run in 0..runs {
+        let lab = fresh_lab(engine, "bench-join", 2, progress).await?;
+        for n in 3..=12 {
+            let node = naming::webapp_name(n);
+            progress.set(format!("join run {}: {node}", run + 1));
+            let t0 = Instant::now();
+            lab.start_node(&node, progress).await?;
+            until(&lab, Duration::from_secs(30), |s| {
+                s.iter().any(|s| s.name == node && s.is_verified_up())
+            })
+            .await?;
+            one.push(t0.elapsed());
+        }
+        lab.scale_to(2, WAIT, progress).await?;
+        let t0 = Instant::now();
+        lab.scale_to(12, WAIT, progress).await?;
+        step.push(t0.elapsed());
+        lab.down(progress).await?;
+    }
+    Ok((one, step))
+}

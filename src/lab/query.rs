@@ -1,0 +1,97 @@
+//! What a lab's nodes report: HAProxy's state, Serf's members and `/nodes`
+//! read inside `ha`, and a node's output, description and commands.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+
+use super::Lab;
+use crate::contract::{Backends, Role};
+use crate::naming::HA;
+use crate::node::membership::{natural_key, parse_members, Member};
+use crate::runtime::ExecOutput;
+
+impl Lab {
+    /// Runs a command in a node of the lab.
+    pub async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        self.runtime.exec(&self.names().container(node), cmd).await
+    }
+
+    /// The last `tail` lines (`all` for everything) of a node's output.
+    pub async fn logs(&self, node: &str, tail: &str) -> Result<String> {
+        self.runtime
+            .logs(&self.names().container(node), tail, false)
+            .await
+    }
+
+    /// A node's output with the engine's timestamps.
+    pub async fn logs_with_times(&self, node: &str, tail: &str) -> Result<String> {
+        self.runtime
+            .logs(&self.names().container(node), tail, true)
+            .await
+    }
+
+    /// The engine's description of a node's container, as JSON.
+    pub async fn inspect(&self, node: &str) -> Result<serde_json::Value> {
+        self.runtime
+            .inspect_container(&self.names().container(node))
+            .await
+    }
+
+    /// HAProxy's view of the backends, read inside `ha`.
+    pub async fn backends(&self) -> Result<Backends> {
+        let out = self
+            .exec(HA, &["labctl", "node", "backends"])
+            .await?
+            .success("reading HAProxy's state in `ha`")?;
+        serde_json::from_str(out.stdout.trim()).context("reading HAProxy's state from `ha`")
+    }
+
+    /// Serf's member list, as `ha`'s agent sees it.
+    pub async fn members(&self) -> Result<Vec<Member>> {
+        let out = self
+            .exec(HA, &["serf", "members", "-format", "json"])
+            .await?
+            .success("reading Serf's members in `ha`")?;
+        parse_members(&out.stdout)
+    }
+
+    /// The names in `/nodes` on `ha`.
+    pub async fn registry(&self) -> Result<Vec<String>> {
+        let out = self
+            .exec(HA, &["ls", "/nodes"])
+            .await?
+            .success("listing /nodes in `ha`")?;
+        let mut names: Vec<String> = out.stdout.split_whitespace().map(String::from).collect();
+        names.sort_by_key(|n| natural_key(n));
+        Ok(names)
+    }
+
+    /// The host port `ha` publishes a container port on.
+    pub async fn ha_port(&self, container_port: u16) -> Result<u16> {
+        self.observe()
+            .await?
+            .node(HA)?
+            .host_port(container_port)
+            .with_context(|| format!("`ha` publishes no port {container_port}"))
+    }
+
+    /// The lab's containers that run an older image than the current one.
+    pub async fn outdated(&self) -> Result<Vec<String>> {
+        let mut current = HashMap::new();
+        for role in Role::ALL {
+            current.insert(
+                role.image().to_string(),
+                self.runtime.image_id(role.image()).await?,
+            );
+        }
+        Ok(self
+            .observe()
+            .await?
+            .containers()
+            .iter()
+            .filter(|c| current.get(&c.image).is_some_and(|id| *id != c.image_id))
+            .map(|c| c.name.clone())
+            .collect())
+    }
+}

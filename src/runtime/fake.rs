@@ -1,0 +1,575 @@
+//! An in-memory runtime for orchestration tests: networks, containers and
+//! images held in a map, and nodes that answer the few commands labctl runs
+//! in them (`labctl node backends`, `serf members`, `ls /nodes`, `s6-svc`)
+//! the way a healthy lab would. Tests steer it: a foreign container, a taken
+//! port, a subnet lost to a race, a node that never comes UP, a network the
+//! engine will not remove. It records what it was asked to change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use anyhow::{anyhow, bail, Result};
+use async_trait::async_trait;
+use ipnet::Ipv4Net;
+
+use super::{
+    ContainerInfo, ContainerSpec, ContainerState, ExecOutput, NetworkInfo, PublishedPort, Refusal,
+    Runtime,
+};
+use crate::contract;
+use crate::labels;
+use crate::naming::WEBAPP_PORT;
+
+/// A runtime that lives in memory. Cheap to share behind an `Arc`.
+#[derive(Default)]
+pub struct FakeRuntime {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    images: HashMap<String, HashMap<String, String>>,
+    networks: BTreeMap<String, NetworkInfo>,
+    containers: BTreeMap<String, Container>,
+    specs: HashMap<String, ContainerSpec>,
+    busy_host_ports: BTreeSet<u16>,
+    next_host_port: u16,
+    next_id: u64,
+    races: Vec<Ipv4Net>,
+    stuck_networks: BTreeSet<String>,
+    never_up: BTreeSet<String>,
+    changes: Vec<String>,
+    listings: usize,
+}
+
+struct Container {
+    info: ContainerInfo,
+    serf_up: bool,
+}
+
+impl FakeRuntime {
+    /// An empty runtime that has the lab's images.
+    pub fn new() -> Self {
+        let fake = Self::default();
+        {
+            let mut s = fake.lock();
+            s.next_host_port = 32768;
+            for role in contract::Role::ALL {
+                s.images.insert(role.image().to_string(), HashMap::new());
+            }
+        }
+        fake
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a container that is not any lab's, running.
+    pub fn add_foreign_container(&self, name: &str) {
+        let mut s = self.lock();
+        let info = new_info(&mut s, name, "other:latest", HashMap::new());
+        s.containers.insert(
+            name.to_string(),
+            Container {
+                info: ContainerInfo {
+                    state: ContainerState::Running,
+                    ..info
+                },
+                serf_up: false,
+            },
+        );
+    }
+
+    /// Adds a network that is not any lab's.
+    pub fn add_foreign_network(&self, name: &str, subnet: Ipv4Net) {
+        self.lock().networks.insert(
+            name.to_string(),
+            NetworkInfo {
+                name: name.to_string(),
+                labels: HashMap::new(),
+                subnets: vec![subnet],
+            },
+        );
+    }
+
+    /// Makes host port `port` taken by some other program.
+    pub fn take_host_port(&self, port: u16) {
+        self.lock().busy_host_ports.insert(port);
+    }
+
+    /// Another lab creates a network on `subnet` just before the next
+    /// request for it: that request is refused as overlapping.
+    pub fn lose_race_for(&self, subnet: Ipv4Net) {
+        self.lock().races.push(subnet);
+    }
+
+    /// The engine keeps an endpoint on network `name` and refuses to
+    /// remove it.
+    pub fn keep_network(&self, name: &str) {
+        self.lock().stuck_networks.insert(name.to_string());
+    }
+
+    /// HAProxy reports node `node` DOWN, whatever happens.
+    pub fn never_up(&self, node: &str) {
+        self.lock().never_up.insert(node.to_string());
+    }
+
+    /// Every change asked of the runtime, in order (`create s1`, …).
+    pub fn changes(&self) -> Vec<String> {
+        self.lock().changes.clone()
+    }
+
+    /// How many times the containers were listed.
+    pub fn listings(&self) -> usize {
+        self.lock().listings
+    }
+
+    /// A container, by name.
+    pub fn container(&self, name: &str) -> Option<ContainerInfo> {
+        self.lock().containers.get(name).map(|c| c.info.clone())
+    }
+
+    /// The spec a container was created with.
+    pub fn spec(&self, name: &str) -> Option<ContainerSpec> {
+        self.lock().specs.get(name).cloned()
+    }
+
+    /// The names of every container, sorted.
+    pub fn container_names(&self) -> Vec<String> {
+        self.lock().containers.keys().cloned().collect()
+    }
+
+    /// The names of every network, sorted.
+    pub fn network_names(&self) -> Vec<String> {
+        self.lock().networks.keys().cloned().collect()
+    }
+}
+
+fn new_info(
+    s: &mut State,
+    name: &str,
+    image: &str,
+    labels: HashMap<String, String>,
+) -> ContainerInfo {
+    s.next_id += 1;
+    ContainerInfo {
+        id: format!("{:012x}", s.next_id),
+        name: name.to_string(),
+        image: image.to_string(),
+        image_id: format!("sha256:{image}"),
+        labels,
+        state: ContainerState::Created,
+        status: "Created".into(),
+        command: "/init".into(),
+        created: 1_700_000_000 + i64::try_from(s.next_id).unwrap_or(0),
+        addresses: HashMap::new(),
+        ports: Vec::new(),
+    }
+}
+
+fn missing(what: &str, name: &str) -> anyhow::Error {
+    anyhow!("no such {what}: {name}")
+}
+
+impl State {
+    fn running(&self, name: &str) -> Result<&Container> {
+        let c = self
+            .containers
+            .get(name)
+            .ok_or_else(|| missing("container", name))?;
+        if !c.info.state.is_running() {
+            bail!("container {name} is not running");
+        }
+        Ok(c)
+    }
+
+    /// The running containers of the lab `of` belongs to, with a role.
+    fn lab_peers(&self, of: &ContainerInfo, role: &str) -> Vec<&Container> {
+        self.containers
+            .values()
+            .filter(|c| {
+                c.info.state.is_running()
+                    && c.info.label(labels::LAB) == of.label(labels::LAB)
+                    && c.info.label(labels::ROLE) == Some(role)
+            })
+            .collect()
+    }
+
+    /// The web apps `ha`'s Serf agent counts as alive.
+    fn alive_webapps(&self, ha: &ContainerInfo) -> Vec<(String, Ipv4Addr)> {
+        let mut list: Vec<(String, Ipv4Addr)> = self
+            .lab_peers(ha, contract::BACKEND)
+            .into_iter()
+            .filter(|c| c.serf_up)
+            .filter_map(|c| {
+                let node = c.info.label(labels::NODE)?.to_string();
+                let ip = c.info.addresses.values().next().copied()?;
+                Some((node, ip))
+            })
+            .collect();
+        list.sort_by_key(|(n, _)| crate::node::membership::natural_key(n));
+        list
+    }
+
+    fn answer(&mut self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        let info = self.running(container)?.info.clone();
+        let ok = |stdout: String| ExecOutput {
+            code: 0,
+            stdout,
+            stderr: String::new(),
+        };
+        match cmd {
+            ["labctl", "node", "backends"] => {
+                let servers: Vec<serde_json::Value> = self
+                    .alive_webapps(&info)
+                    .into_iter()
+                    .map(|(node, ip)| {
+                        let down = self.never_up.contains(&node);
+                        serde_json::json!({
+                            "name": node,
+                            "status": if down { "DOWN" } else { "UP" },
+                            "addr": format!("{ip}:{WEBAPP_PORT}"),
+                            "total": 0,
+                            "check": if down { "L4CON" } else { "L7OK" },
+                            "last_change_s": 1,
+                        })
+                    })
+                    .collect();
+                Ok(ok(
+                    serde_json::json!({ "servers": servers, "last_error": null }).to_string(),
+                ))
+            }
+            ["serf", "members", "-format", "json"] => {
+                let mut members = Vec::new();
+                for role in [contract::BALANCER, contract::BACKEND] {
+                    for c in self.lab_peers(&info, role) {
+                        let ip = c.info.addresses.values().next().copied();
+                        members.push(serde_json::json!({
+                            "name": c.info.label(labels::NODE),
+                            "addr": format!("{}:7946", ip.map(|i| i.to_string()).unwrap_or_default()),
+                            "tags": { "role": role },
+                            "status": if c.serf_up { "alive" } else { "left" },
+                        }));
+                    }
+                }
+                Ok(ok(serde_json::json!({ "members": members }).to_string()))
+            }
+            ["ls", "/nodes"] => {
+                let nodes: Vec<String> = self
+                    .alive_webapps(&info)
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
+                Ok(ok(nodes.join("\n")))
+            }
+            ["s6-svc", .., "-d", "/run/s6/serf"] => {
+                if let Some(c) = self.containers.get_mut(container) {
+                    c.serf_up = false;
+                }
+                self.changes.push(format!("leave {container}"));
+                Ok(ok(String::new()))
+            }
+            ["sh", "-c", script] if script.starts_with("serf join") => Ok(ok(String::new())),
+            _ => Ok(ExecOutput {
+                code: 127,
+                stdout: String::new(),
+                stderr: format!("{}: not found", cmd.first().unwrap_or(&"")),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
+        Ok(self.lock().images.get(image).cloned())
+    }
+
+    async fn image_id(&self, image: &str) -> Result<String> {
+        if self.lock().images.contains_key(image) {
+            Ok(format!("sha256:{image}"))
+        } else {
+            Err(missing("image", image))
+        }
+    }
+
+    async fn image_size(&self, image: &str) -> Result<i64> {
+        self.image_id(image).await.map(|_| 100_000_000)
+    }
+
+    async fn pull_image(&self, image: &str) -> Result<()> {
+        bail!("pull access denied for {image}: no registry in the fake runtime")
+    }
+
+    async fn import_rootfs(
+        &self,
+        _rootfs_tar: Vec<u8>,
+        repo: &str,
+        tag: &str,
+        _changes: &[String],
+    ) -> Result<()> {
+        let mut s = self.lock();
+        s.images.insert(format!("{repo}:{tag}"), HashMap::new());
+        s.changes.push(format!("import {repo}:{tag}"));
+        Ok(())
+    }
+
+    async fn build_image(
+        &self,
+        tag: &str,
+        _context_tar: Vec<u8>,
+        labels: &HashMap<String, String>,
+        _no_cache: bool,
+        on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
+    ) -> Result<()> {
+        on_line(&format!("Successfully tagged {tag}"));
+        let mut s = self.lock();
+        s.images.insert(tag.to_string(), labels.clone());
+        s.changes.push(format!("build {tag}"));
+        Ok(())
+    }
+
+    async fn networks(&self) -> Result<Vec<NetworkInfo>> {
+        Ok(self.lock().networks.values().cloned().collect())
+    }
+
+    async fn create_network(
+        &self,
+        name: &str,
+        subnet: Ipv4Net,
+        _gateway: Ipv4Addr,
+        labels: &HashMap<String, String>,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        if let Some(i) = s.races.iter().position(|r| *r == subnet) {
+            s.races.remove(i);
+            let racer = format!("racer-{subnet}").replace('/', "-");
+            s.networks.insert(
+                racer.clone(),
+                NetworkInfo {
+                    name: racer,
+                    labels: HashMap::new(),
+                    subnets: vec![subnet],
+                },
+            );
+        }
+        if s.networks.contains_key(name) {
+            return Err(anyhow::Error::new(Refusal::AlreadyExists(format!(
+                "network with name {name} already exists"
+            ))));
+        }
+        if let Some(other) = s.networks.values().find(|n| {
+            n.subnets
+                .iter()
+                .any(|o| crate::naming::overlaps(*o, subnet))
+        }) {
+            return Err(anyhow::Error::new(Refusal::Overlaps(format!(
+                "Pool overlaps with other one on this address space ({})",
+                other.name
+            ))))
+            .map_err(|e| e.context(format!("creating network `{name}` ({subnet})")));
+        }
+        s.networks.insert(
+            name.to_string(),
+            NetworkInfo {
+                name: name.to_string(),
+                labels: labels.clone(),
+                subnets: vec![subnet],
+            },
+        );
+        s.changes.push(format!("create network {name} {subnet}"));
+        Ok(())
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<()> {
+        let mut s = self.lock();
+        if !s.networks.contains_key(name) {
+            return Ok(());
+        }
+        let attached: Vec<String> = s
+            .containers
+            .values()
+            .filter(|c| c.info.addresses.contains_key(name))
+            .map(|c| c.info.name.clone())
+            .collect();
+        if !attached.is_empty() {
+            bail!(
+                "removing network `{name}`: it has active endpoints ({})",
+                attached.join(", ")
+            );
+        }
+        if s.stuck_networks.contains(name) {
+            bail!(
+                "removing network `{name}`: the engine still lists endpoints on it (none it \
+                 will name) after disconnecting them by force; `docker network rm {name}` \
+                 after a restart of the Docker daemon removes it"
+            );
+        }
+        s.networks.remove(name);
+        s.changes.push(format!("remove network {name}"));
+        Ok(())
+    }
+
+    async fn containers(&self) -> Result<Vec<ContainerInfo>> {
+        let mut s = self.lock();
+        s.listings += 1;
+        Ok(s.containers.values().map(|c| c.info.clone()).collect())
+    }
+
+    async fn containers_with_label(&self, key: &str, value: &str) -> Result<Vec<ContainerInfo>> {
+        let mut s = self.lock();
+        s.listings += 1;
+        Ok(s.containers
+            .values()
+            .filter(|c| c.info.label(key) == Some(value))
+            .map(|c| c.info.clone())
+            .collect())
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<()> {
+        let mut s = self.lock();
+        if s.containers.contains_key(&spec.name) {
+            return Err(anyhow::Error::new(Refusal::AlreadyExists(format!(
+                "Conflict. The container name \"/{}\" is already in use",
+                spec.name
+            ))));
+        }
+        if !s.images.contains_key(&spec.image) {
+            bail!(
+                "creating container `{}`: no such image: {}",
+                spec.name,
+                spec.image
+            );
+        }
+        if !s.networks.contains_key(&spec.network) {
+            bail!(
+                "creating container `{}`: network {} not found",
+                spec.name,
+                spec.network
+            );
+        }
+        let mut info = new_info(&mut s, &spec.name, &spec.image, spec.labels.clone());
+        info.addresses.insert(spec.network.clone(), spec.ip);
+        for (port, host_ip, host_port) in &spec.publish {
+            let host_port = if *host_port == 0 {
+                s.next_host_port += 1;
+                s.next_host_port
+            } else {
+                *host_port
+            };
+            info.ports.push(PublishedPort {
+                container: *port,
+                host_ip: Some(host_ip.clone()),
+                host_port: Some(host_port),
+            });
+        }
+        s.specs.insert(spec.name.clone(), spec.clone());
+        s.containers.insert(
+            spec.name.clone(),
+            Container {
+                info,
+                serf_up: false,
+            },
+        );
+        s.changes.push(format!("create {}", spec.name));
+        Ok(())
+    }
+
+    async fn start_container(&self, name: &str) -> Result<()> {
+        let mut s = self.lock();
+        let busy = s.busy_host_ports.clone();
+        let c = s
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| missing("container", name))?;
+        if let Some(port) = c
+            .info
+            .ports
+            .iter()
+            .filter_map(|p| p.host_port)
+            .find(|p| busy.contains(p))
+        {
+            return Err(anyhow::Error::new(Refusal::PortTaken(format!(
+                "Bind for 0.0.0.0:{port} failed: port is already allocated"
+            ))))
+            .map_err(|e| e.context(format!("starting container `{name}`")));
+        }
+        c.info.state = ContainerState::Running;
+        c.info.status = "Up 1 second".into();
+        c.serf_up = true;
+        s.changes.push(format!("start {name}"));
+        Ok(())
+    }
+
+    async fn stop_container(&self, name: &str, _timeout_s: i32) -> Result<()> {
+        let mut s = self.lock();
+        if let Some(c) = s.containers.get_mut(name) {
+            if c.info.state.is_running() {
+                c.info.state = ContainerState::Exited;
+                c.info.status = "Exited (0) 1 second ago".into();
+                c.serf_up = false;
+                s.changes.push(format!("stop {name}"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
+        let mut s = self.lock();
+        let c = s
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| missing("container", name))?;
+        if !c.info.state.is_running() {
+            bail!("sending {signal} to container `{name}`: container {name} is not running");
+        }
+        c.info.state = ContainerState::Exited;
+        c.info.status = "Exited (137) 1 second ago".into();
+        c.serf_up = false;
+        s.changes.push(format!("kill {name} {signal}"));
+        Ok(())
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<()> {
+        let mut s = self.lock();
+        if s.containers.remove(name).is_some() {
+            s.changes.push(format!("remove {name}"));
+        }
+        Ok(())
+    }
+
+    async fn inspect_container(&self, name: &str) -> Result<serde_json::Value> {
+        let s = self.lock();
+        let c = s
+            .containers
+            .get(name)
+            .ok_or_else(|| missing("container", name))?;
+        let env = s
+            .specs
+            .get(name)
+            .map(|spec| spec.env.clone())
+            .unwrap_or_default();
+        Ok(serde_json::json!({
+            "Id": c.info.id,
+            "Name": format!("/{name}"),
+            "State": { "Status": c.info.state.as_str() },
+            "Config": { "Env": env, "Labels": c.info.labels, "Image": c.info.image },
+        }))
+    }
+
+    async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        self.lock().answer(container, cmd)
+    }
+
+    async fn logs(&self, container: &str, _tail: &str, _timestamps: bool) -> Result<String> {
+        let s = self.lock();
+        s.containers
+            .get(container)
+            .map(|c| format!("{} started\n", c.info.name))
+            .ok_or_else(|| missing("container", container))
+    }
+}

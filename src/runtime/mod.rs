@@ -1,0 +1,119 @@
+//! The runtime seam: what labctl asks of a container engine, in its own
+//! words and types. The Docker Engine implements it (`docker`), and so does
+//! an in-memory engine for orchestration tests (`fake`).
+
+pub mod docker;
+pub mod fake;
+mod types;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use anyhow::Result;
+use async_trait::async_trait;
+use ipnet::Ipv4Net;
+
+pub use types::{
+    refused, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, NetworkInfo, PublishedPort,
+    Refusal,
+};
+
+/// A container engine as labctl uses it. Refusals that orchestration acts
+/// on come back as a [`Refusal`] inside the error (`downcast_ref`), never as
+/// text to match.
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    // ----- images -------------------------------------------------------
+
+    /// The labels of a local image, or `None` when there is no such image.
+    async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>>;
+    /// The id of a local image.
+    async fn image_id(&self, image: &str) -> Result<String>;
+    /// The size in bytes of a local image.
+    async fn image_size(&self, image: &str) -> Result<i64>;
+    /// Pulls an image from its registry.
+    async fn pull_image(&self, image: &str) -> Result<()>;
+    /// Imports a root file system (a tar archive) as image `repo:tag`, with
+    /// Dockerfile-style `changes` such as `LABEL k=v`.
+    async fn import_rootfs(
+        &self,
+        rootfs_tar: Vec<u8>,
+        repo: &str,
+        tag: &str,
+        changes: &[String],
+    ) -> Result<()>;
+    /// Builds image `tag` from a build context (a tar archive), passing
+    /// each line of the build's output to `on_line`.
+    async fn build_image(
+        &self,
+        tag: &str,
+        context_tar: Vec<u8>,
+        labels: &HashMap<String, String>,
+        no_cache: bool,
+        on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
+    ) -> Result<()>;
+
+    // ----- networks -----------------------------------------------------
+
+    /// Every network.
+    async fn networks(&self) -> Result<Vec<NetworkInfo>>;
+    /// Creates a bridge network with a fixed subnet; [`Refusal::Overlaps`]
+    /// when another network holds part of it.
+    async fn create_network(
+        &self,
+        name: &str,
+        subnet: Ipv4Net,
+        gateway: Ipv4Addr,
+        labels: &HashMap<String, String>,
+    ) -> Result<()>;
+    /// Removes a network; one that is already gone is fine. Endpoints the
+    /// engine keeps of containers that are gone are disconnected by force;
+    /// if it still refuses, the error says what is left and how to clear it.
+    async fn remove_network(&self, name: &str) -> Result<()>;
+
+    /// The network called `name`, if any.
+    async fn network(&self, name: &str) -> Result<Option<NetworkInfo>> {
+        Ok(self.networks().await?.into_iter().find(|n| n.name == name))
+    }
+
+    // ----- containers ---------------------------------------------------
+
+    /// Every container, running or not.
+    async fn containers(&self) -> Result<Vec<ContainerInfo>>;
+    /// Containers (running or not) that carry label `key=value`.
+    async fn containers_with_label(&self, key: &str, value: &str) -> Result<Vec<ContainerInfo>>;
+    /// The container called exactly `name`, if any.
+    async fn container_named(&self, name: &str) -> Result<Option<ContainerInfo>> {
+        Ok(self
+            .containers()
+            .await?
+            .into_iter()
+            .find(|c| c.name == name))
+    }
+    /// Creates a container (not started); [`Refusal::AlreadyExists`] when
+    /// the name is taken.
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<()>;
+    /// Starts a container; [`Refusal::PortTaken`] when a host port it
+    /// publishes is in use.
+    async fn start_container(&self, name: &str) -> Result<()>;
+    /// Stops a container (SIGTERM, then SIGKILL after `timeout_s`); one that
+    /// is already stopped or gone is fine.
+    async fn stop_container(&self, name: &str, timeout_s: i32) -> Result<()>;
+    /// Sends a signal to a container's main process.
+    async fn kill_container(&self, name: &str, signal: &str) -> Result<()>;
+    /// Removes a container, stopping it first if needed; one that is
+    /// already gone is fine.
+    async fn remove_container(&self, name: &str) -> Result<()>;
+    /// The engine's full description of a container, as JSON.
+    async fn inspect_container(&self, name: &str) -> Result<serde_json::Value>;
+    /// Runs a command inside a running container and collects its output.
+    async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput>;
+    /// The last `tail` lines (`all` for everything) of a container's output.
+    async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String>;
+}
+
+/// Connects to the Docker Engine named by `DOCKER_HOST` (or the local
+/// socket).
+pub async fn connect() -> Result<std::sync::Arc<dyn Runtime>> {
+    Ok(std::sync::Arc::new(docker::DockerEngine::connect().await?))
+}

@@ -1,0 +1,266 @@
+//! The values that cross the runtime seam.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use anyhow::{bail, Result};
+use ipnet::Ipv4Net;
+
+/// A network as labctl needs to know it.
+#[derive(Debug, Clone)]
+pub struct NetworkInfo {
+    /// The network's name.
+    pub name: String,
+    /// Its labels (labctl's own say which lab it belongs to).
+    pub labels: HashMap<String, String>,
+    /// Its IPv4 subnets.
+    pub subnets: Vec<Ipv4Net>,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Created, never started.
+    Created,
+    /// Its main process runs.
+    Running,
+    /// Paused.
+    Paused,
+    /// Being restarted by the engine.
+    Restarting,
+    /// Its main process ended.
+    Exited,
+    /// Being removed.
+    Removing,
+    /// Dead (the engine failed to remove it).
+    Dead,
+    /// A state the engine named that labctl does not know.
+    Other(String),
+}
+
+impl ContainerState {
+    /// From the engine's word for it.
+    pub fn parse(word: &str) -> Self {
+        match word {
+            "created" => Self::Created,
+            "running" => Self::Running,
+            "paused" => Self::Paused,
+            "restarting" => Self::Restarting,
+            "exited" => Self::Exited,
+            "removing" => Self::Removing,
+            "dead" => Self::Dead,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    /// The engine's word for it, as `docker ps` shows it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Exited => "exited",
+            Self::Removing => "removing",
+            Self::Dead => "dead",
+            Self::Other(word) => word,
+        }
+    }
+
+    /// Whether its main process runs.
+    pub fn is_running(&self) -> bool {
+        *self == Self::Running
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container as labctl needs to know it.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    /// The container's id.
+    pub id: String,
+    /// The container's name, without Docker's leading slash.
+    pub name: String,
+    /// The image it runs.
+    pub image: String,
+    /// The id of that image.
+    pub image_id: String,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+    /// Where it is in its life.
+    pub state: ContainerState,
+    /// The engine's human status, e.g. `Up 3 minutes`.
+    pub status: String,
+    /// The command it runs, as `docker ps` shows it.
+    pub command: String,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+    /// Its IPv4 address on each network it is attached to.
+    pub addresses: HashMap<String, Ipv4Addr>,
+    /// Published ports.
+    pub ports: Vec<PublishedPort>,
+}
+
+impl ContainerInfo {
+    /// The host port a container port is published on, if it is.
+    pub fn host_port(&self, container_port: u16) -> Option<u16> {
+        self.ports
+            .iter()
+            .find(|p| p.container == container_port)
+            .and_then(|p| p.host_port)
+    }
+
+    /// The value of one of its labels.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// A container port and where it is published on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// The port inside the container.
+    pub container: u16,
+    /// The host address it is bound to, when published.
+    pub host_ip: Option<String>,
+    /// The host port, when published.
+    pub host_port: Option<u16>,
+}
+
+/// What a new container should look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Hostname inside the container.
+    pub hostname: String,
+    /// Image to run.
+    pub image: String,
+    /// Environment, `KEY=value`.
+    pub env: Vec<String>,
+    /// Labels.
+    pub labels: HashMap<String, String>,
+    /// The network to attach to.
+    pub network: String,
+    /// The fixed address on that network.
+    pub ip: Ipv4Addr,
+    /// DNS aliases on that network.
+    pub aliases: Vec<String>,
+    /// Ports to publish: container port, host address, host port (0 lets the
+    /// engine pick a free one).
+    pub publish: Vec<(u16, String, u16)>,
+}
+
+/// What a command run inside a container printed and returned.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// Exit code.
+    pub code: i64,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    /// Fails with the command's stderr unless it exited with 0.
+    pub fn success(self, what: &str) -> Result<Self> {
+        if self.code == 0 {
+            Ok(self)
+        } else {
+            let text = if self.stderr.trim().is_empty() {
+                &self.stdout
+            } else {
+                &self.stderr
+            };
+            bail!("{what} exited with {}: {}", self.code, text.trim())
+        }
+    }
+}
+
+/// A request the engine refused for a reason orchestration acts on. Carried
+/// inside an `anyhow::Error`; find it with `downcast_ref::<Refusal>()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A network's subnet overlaps another network's.
+    Overlaps(String),
+    /// A host port to publish is in use.
+    PortTaken(String),
+    /// A container or network with that name exists.
+    AlreadyExists(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Overlaps(msg) | Self::PortTaken(msg) | Self::AlreadyExists(msg) => {
+                f.write_str(msg)
+            }
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Whether `err` is, or wraps, a refusal of the kind `is`.
+pub fn refused(err: &anyhow::Error, is: fn(&Refusal) -> bool) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<Refusal>())
+        .any(is)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn states_read_and_print_as_the_engine_words_them() {
+        for word in [
+            "created",
+            "running",
+            "paused",
+            "restarting",
+            "exited",
+            "removing",
+            "dead",
+        ] {
+            assert_eq!(ContainerState::parse(word).as_str(), word);
+        }
+        assert_eq!(
+            ContainerState::parse("frozen"),
+            ContainerState::Other("frozen".into())
+        );
+        assert!(ContainerState::parse("running").is_running());
+        assert!(!ContainerState::parse("exited").is_running());
+    }
+
+    #[test]
+    fn a_refusal_is_found_under_context() {
+        let err = Err::<(), _>(anyhow::Error::new(Refusal::Overlaps("taken".into())))
+            .context("creating network `x`")
+            .unwrap_err();
+        assert!(refused(&err, |r| matches!(r, Refusal::Overlaps(_))));
+        assert!(!refused(&err, |r| matches!(r, Refusal::PortTaken(_))));
+        assert_eq!(format!("{err:#}"), "creating network `x`: taken");
+    }
+
+    #[test]
+    fn a_failed_command_says_what_it_printed() {
+        let out = ExecOutput {
+            code: 2,
+            stdout: "out\n".into(),
+            stderr: " \n".into(),
+        };
+        assert_eq!(
+            out.success("reading x").unwrap_err().to_string(),
+            "reading x exited with 2: out"
+        );
+    }
+}

@@ -51,12 +51,23 @@ pub enum Command {
     Ps(FormatArgs),
     /// Per node: container state, address, Serf status and HAProxy state.
     Status(FormatArgs),
+    /// Start nodes again (a stopped one), or a new web app (`s7`).
+    Start(NodesArgs),
+    /// Stop nodes (SIGTERM: a web app leaves the cluster gracefully).
+    Stop(NodesArgs),
+    /// Stop nodes, then start them again.
+    Restart(NodesArgs),
+    /// Send a signal to nodes (SIGKILL by default: a crash, Serf marks the
+    /// node failed).
+    Kill(KillArgs),
+    /// Every lab on the engine: its web apps, stage and ports.
+    Ls(FormatArgs),
     /// Print a node's logs.
     Logs(LogsArgs),
     /// Run a command inside a node, e.g. `labctl exec ha -- ls /nodes`.
     Exec(ExecArgs),
     /// Remove everything the lab created (containers, network), nothing else.
-    Down,
+    Down(DownArgs),
     /// Run a scenario file (YAML) on a fresh lab, writing its snapshots to
     /// `logs/<scenario name>/`; fails when an expectation fails.
     Run(RunArgs),
@@ -68,6 +79,11 @@ pub enum Command {
     /// Measure convergence, zero-downtime scaling and labctl against Docker
     /// Compose; prints figures (BENCHMARKS.md is its Markdown output).
     Bench(BenchArgs),
+    /// Print a shell completion script: `labctl completions bash >
+    /// /etc/bash_completion.d/labctl` (also zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print labctl's man page (roff): `labctl man | man -l -`.
+    Man,
     /// The node side, run inside the lab's containers.
     #[command(subcommand, hide = true)]
     Node(NodeCommand),
@@ -138,19 +154,84 @@ pub struct UpArgs {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct WaitArgs {
     /// Return as soon as the containers are started.
-    #[arg(long)]
+    #[arg(long, short = 'd', visible_alias = "detach")]
     pub no_wait: bool,
 
-    /// Give up waiting after this many seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
-    pub timeout: u64,
+    /// Give up waiting after this long: seconds, or a duration such as
+    /// `90s`, `2m`, `1m30s`.
+    #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
 }
 
 impl WaitArgs {
     /// How long to wait for the lab to serve, or `None` not to wait.
     pub fn limit(&self) -> Option<std::time::Duration> {
-        (!self.no_wait).then(|| std::time::Duration::from_secs(self.timeout))
+        (!self.no_wait).then_some(self.timeout)
     }
+}
+
+/// Parses a duration: a number of seconds (`90`) or a humane duration
+/// (`90s`, `2m`, `1m30s`, `500ms`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        format!("`{s}` is not a duration ({e}): use seconds (`90`) or e.g. `90s`, `2m`, `1m30s`")
+    })
+}
+
+/// Node verbs' arguments.
+#[derive(Debug, Args)]
+pub struct NodesArgs {
+    /// Node names (`ha`, `s1`, …).
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+}
+
+/// `kill`'s arguments.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Node names (`ha`, `s1`, …).
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// The signal, e.g. `SIGKILL`, `SIGTERM`, `SIGHUP`.
+    #[arg(long, short, default_value = "SIGKILL", value_parser = parse_signal)]
+    pub signal: String,
+}
+
+/// Checks a signal name (`SIGKILL` or `KILL`, any case).
+pub fn parse_signal(s: &str) -> Result<String, String> {
+    const KNOWN: [&str; 10] = [
+        "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT", "ALRM",
+    ];
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if KNOWN.contains(&name) {
+        Ok(format!("SIG{name}"))
+    } else {
+        Err(format!(
+            "unknown signal `{s}`: use one of {}",
+            KNOWN.map(|k| format!("SIG{k}")).join(", ")
+        ))
+    }
+}
+
+/// `down`'s arguments.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Remove every lab on the engine (every resource labctl created),
+    /// not only the one `--lab` names.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `completions`' arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `scale`'s arguments.
@@ -183,7 +264,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct CollectArgs {
     /// `task0` … `task6`, or `all`.
-    #[arg(required = true, value_name = "TASK")]
+    #[arg(required = true, value_name = "TASK", value_parser = ["task0", "task1", "task2", "task3", "task4", "task5", "task6", "all"])]
     pub tasks: Vec<String>,
     /// Folder that receives `taskN/`.
     #[arg(long, default_value = "logs", value_name = "DIR")]
@@ -200,6 +281,7 @@ pub struct CollectArgs {
 pub struct BenchArgs {
     /// Benchmarks to run: join, leave, zero-downtime, scale-many, compose,
     /// images (default: all).
+    #[arg(value_parser = crate::bench::ALL)]
     pub names: Vec<String>,
     /// Runs of each benchmark.
     #[arg(long, default_value_t = 2)]
@@ -215,7 +297,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = ".", value_name = "DIR")]
     pub charts: std::path::PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    #[arg(long, short = 'o', value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
     #[command(flatten)]
     pub build: BuildArgs,
@@ -253,7 +335,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct FormatArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
@@ -366,6 +448,22 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_and_signals() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon")
+            .unwrap_err()
+            .starts_with("`soon` is not a duration"));
+        assert_eq!(parse_signal("kill"), Ok("SIGKILL".to_string()));
+        assert_eq!(parse_signal("SIGTERM"), Ok("SIGTERM".to_string()));
+        assert!(parse_signal("SIGFOO")
+            .unwrap_err()
+            .starts_with("unknown signal `SIGFOO`"));
     }
 
     #[test]

@@ -6,16 +6,38 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Progress reporting for one command.
+/// Progress reporting for one command. The spinner appears only once
+/// there is something going on to show, so that a command that only prints
+/// a result (a table) leaves no stray line above it.
 pub struct Progress {
-    spinner: Option<ProgressBar>,
+    spinner: std::sync::Mutex<Option<ProgressBar>>,
+    animated: bool,
     quiet: bool,
 }
 
 impl Progress {
     /// A spinner on a terminal, plain lines otherwise, nothing when `quiet`.
     pub fn new(quiet: bool) -> Self {
-        let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        Self {
+            spinner: std::sync::Mutex::new(None),
+            animated: !quiet && std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+
+    fn spinner(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.spinner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What is going on now (shown on a terminal only; it changes often).
+    pub fn set(&self, msg: impl Into<String>) {
+        if !self.animated {
+            return;
+        }
+        let mut spinner = self.spinner();
+        let bar = spinner.get_or_insert_with(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
@@ -24,14 +46,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Self { spinner, quiet }
-    }
-
-    /// What is going on now (shown on a terminal only; it changes often).
-    pub fn set(&self, msg: impl Into<String>) {
-        if let Some(s) = &self.spinner {
-            s.set_message(msg.into());
-        }
+        bar.set_message(msg.into());
     }
 
     /// A line that stays: a step begun or done.
@@ -39,15 +54,15 @@ impl Progress {
         if self.quiet {
             return;
         }
-        match &self.spinner {
+        match &*self.spinner() {
             Some(s) => s.println(msg.as_ref()),
             None => eprintln!("{}", msg.as_ref()),
         }
     }
 
-    /// Removes the spinner.
+    /// Removes the spinner (a later `set` shows a new one).
     pub fn finish(&self) {
-        if let Some(s) = &self.spinner {
+        if let Some(s) = self.spinner().take() {
             s.finish_and_clear();
         }
     }

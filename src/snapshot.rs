@@ -24,6 +24,9 @@ pub struct Written {
     pub path: String,
     /// What it holds.
     pub what: String,
+    /// Why it could not be made, when it was not (the deliverable is then
+    /// missing, and INDEX.md says so).
+    pub missing: Option<String>,
 }
 
 /// "3 seconds ago", as the docker CLI says it.
@@ -133,21 +136,38 @@ pub fn config_servers(config: &str) -> Vec<String> {
         .collect()
 }
 
-/// Takes a screenshot of an HTML file with headless Chromium, if installed.
-/// Returns `Ok(false)` when there is no Chromium.
-pub fn screenshot(html: &Path, png: &Path) -> Result<bool> {
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"]
+/// How long the browser may take for one screenshot.
+const SCREENSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The browser that takes screenshots: `LABCTL_BROWSER` (a name on `PATH`
+/// or a path), else the first of Chromium's usual names found on `PATH`.
+fn browser() -> Option<String> {
+    if let Some(named) = std::env::var_os("LABCTL_BROWSER") {
+        let named = named.to_string_lossy().into_owned();
+        return (Path::new(&named).is_file() || which(&named)).then_some(named);
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| which(b))
-    else {
-        return Ok(false);
+        .map(String::from)
+}
+
+/// Takes a screenshot of an HTML file with a headless browser. Returns why
+/// it could not when there is no browser.
+pub async fn screenshot(html: &Path, png: &Path) -> Result<Result<(), String>> {
+    let Some(browser) = browser() else {
+        return Ok(Err(
+            "no browser found: install Chromium (`apt-get install chromium`), or name one \
+             with LABCTL_BROWSER"
+                .into(),
+        ));
     };
     let html = html
         .canonicalize()
         .with_context(|| format!("finding `{}`", html.display()))?;
     let png = std::path::absolute(png).with_context(|| format!("finding `{}`", png.display()))?;
     let profile = std::env::temp_dir().join(format!("labctl-chromium-{}", std::process::id()));
-    let out = std::process::Command::new(browser)
+    let run = tokio::process::Command::new(&browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -158,7 +178,16 @@ pub fn screenshot(html: &Path, png: &Path) -> Result<bool> {
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", html.display()))
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(SCREENSHOT_TIMEOUT, run)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{browser} took more than {} s for a screenshot; it was stopped",
+                SCREENSHOT_TIMEOUT.as_secs()
+            )
+        })?
         .with_context(|| format!("running {browser}"))?;
     let _ = std::fs::remove_dir_all(&profile);
     anyhow::ensure!(
@@ -169,7 +198,7 @@ pub fn screenshot(html: &Path, png: &Path) -> Result<bool> {
             .last()
             .unwrap_or("")
     );
-    Ok(true)
+    Ok(Ok(()))
 }
 
 fn which(program: &str) -> bool {
@@ -187,13 +216,14 @@ pub async fn capture(
 ) -> Result<Vec<Written>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     let mut written = Vec::new();
-    let mut shot = false;
+    let mut shot = None;
     let mut put = |name: &str, what: String, text: &str| -> Result<()> {
         let path: PathBuf = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing `{}`", path.display()))?;
         written.push(Written {
             path: format!("{rel}/{name}"),
             what,
+            missing: None,
         });
         Ok(())
     };
@@ -263,15 +293,19 @@ pub async fn capture(
                     "the HAProxy stats page as HAProxy serves it".into(),
                     &html,
                 )?;
-                shot = screenshot(&dir.join("stats.html"), &dir.join("stats.png"))?;
+                shot = Some(screenshot(&dir.join("stats.html"), &dir.join("stats.png")).await?);
             }
             _ => {}
         }
     }
-    if shot {
+    if let Some(shot) = shot {
+        if let Err(why) = &shot {
+            eprintln!("warning: no screenshot of the stats page in {rel}/: {why}");
+        }
         written.push(Written {
             path: format!("{rel}/stats.png"),
-            what: "screenshot of the stats page (headless Chromium)".into(),
+            what: "screenshot of the stats page (headless browser)".into(),
+            missing: shot.err(),
         });
     }
     Ok(written)

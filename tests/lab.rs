@@ -346,3 +346,67 @@ fn up_on_a_lab_that_is_up_keeps_its_size_and_starts_stopped_webapps() {
     lab.ok(&["up", "--webapps", "3"]);
     lab.assert_all_up(&["s1", "s2", "s3"]);
 }
+
+#[test]
+fn node_verbs_and_ls_do_by_hand_what_the_scenarios_do() {
+    let lab = TestLab::new("verbs");
+    lab.ok(&["up", "--webapps", "3"]);
+    let gone = |node: &str| !lab.haproxy_states().iter().any(|(n, _)| n == node);
+
+    // `stop` is a graceful leave: Serf says `left`, HAProxy drops it.
+    assert_eq!(lab.ok(&["stop", "s3"]).trim(), "stopped s3");
+    lab.eventually(
+        "s3 out of HAProxy after stop",
+        Duration::from_secs(15),
+        || gone("s3"),
+    );
+    let status = lab.status();
+    let s3 = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "s3")
+        .cloned()
+        .unwrap();
+    assert_eq!(s3["serf"], "left", "{status}");
+    assert_eq!(lab.ok(&["start", "s3"]).trim(), "started s3");
+    lab.assert_all_up(&["s1", "s2", "s3"]);
+
+    // `kill` is a crash; `restart` brings the node back.
+    assert_eq!(lab.ok(&["kill", "s2"]).trim(), "sent SIGKILL to s2");
+    lab.eventually(
+        "s2 out of rotation after kill",
+        Duration::from_secs(15),
+        || {
+            !lab.haproxy_states()
+                .iter()
+                .any(|(n, s)| n == "s2" && s == "UP")
+        },
+    );
+    assert_eq!(lab.ok(&["restart", "s2"]).trim(), "restarted s2");
+    lab.assert_all_up(&["s1", "s2", "s3"]);
+
+    // An unknown node is refused before any is touched.
+    let out = lab.run(&["stop", "s1", "s9"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("no node `s9`"), "{stderr}");
+    lab.assert_all_up(&["s1", "s2", "s3"]);
+
+    // `ls` lists this lab among the engine's, with its size and ports.
+    let labs: serde_json::Value = serde_json::from_str(&lab.ok(&["ls", "-o", "json"])).unwrap();
+    let mine = labs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["lab"] == lab.name.as_str())
+        .expect("the lab is listed");
+    assert_eq!(mine["webapps"], 3);
+    assert_eq!(mine["running"], 3);
+    assert_eq!(mine["ha_running"], true);
+    assert_eq!(mine["stage"], "6");
+    assert_eq!(
+        mine["http"],
+        format!("127.0.0.1:{}", lab.host_port(80)).as_str()
+    );
+}

@@ -561,3 +561,61 @@ fn the_fake_answers_for_the_nodes_as_a_healthy_lab_does() {
         assert_eq!(out.code, 127);
     });
 }
+
+#[test]
+fn every_lab_is_listed_and_down_all_removes_them_and_nothing_else() {
+    let fake = Arc::new(FakeRuntime::new());
+    let a = Lab::new(fake.clone(), LabNames::new("o-alla").unwrap());
+    let b = Lab::new(fake.clone(), LabNames::new("o-allb").unwrap());
+    fake.add_foreign_container("unrelated");
+    fake.add_foreign_network("bridge9", "10.99.0.0/24".parse().unwrap());
+    up(&a, Some(3)).unwrap();
+    up(&b, None).unwrap();
+    rt().block_on(b.stop_node("s2", 10, &quiet())).unwrap();
+    let labs = rt().block_on(labctl::lab::labs(fake.as_ref())).unwrap();
+    let seen: Vec<(String, usize, usize, bool, Option<String>)> = labs
+        .iter()
+        .map(|l| {
+            (
+                l.lab.clone(),
+                l.webapps,
+                l.running,
+                l.ha_running,
+                l.subnet.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "o-alla".to_string(),
+                3,
+                3,
+                true,
+                Some("192.168.43.0/24".to_string())
+            ),
+            (
+                "o-allb".to_string(),
+                2,
+                1,
+                true,
+                Some("192.168.44.0/24".to_string())
+            ),
+        ]
+    );
+    assert!(labs[0]
+        .http
+        .as_deref()
+        .is_some_and(|h| h.starts_with("127.0.0.1:")));
+    assert_eq!(labs[0].stage.as_deref(), Some("6"));
+    let runtime: Arc<dyn Runtime> = fake.clone();
+    let results = rt()
+        .block_on(labctl::lab::down_all(&runtime, &quiet()))
+        .unwrap();
+    let names: Vec<&str> = results.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(names, ["o-alla", "o-allb"]);
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(fake.container_names(), ["unrelated"]);
+    assert_eq!(fake.network_names(), ["bridge9"]);
+}

@@ -1,18 +1,43 @@
-//! `labctl down`: remove everything the lab created.
+//! `labctl down [--all]`: remove everything the lab (or every lab)
+//! created.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use super::Context;
+use crate::cli::DownArgs;
 
-pub async fn run(ctx: &Context) -> Result<ExitCode> {
-    let removed = ctx.lab.down(&ctx.progress).await?;
-    ctx.progress.finish();
+fn say(lab: &str, removed: &[String]) {
     if removed.is_empty() {
-        println!("lab `{}` has nothing to remove", ctx.lab.names().lab());
+        println!("lab `{lab}` has nothing to remove");
     } else {
         println!("removed {}", removed.join(", "));
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
+    if !args.all {
+        let removed = ctx.lab.down(&ctx.progress).await?;
+        ctx.progress.finish();
+        say(ctx.lab.names().lab(), &removed);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results = crate::lab::down_all(ctx.lab.runtime(), &ctx.progress).await?;
+    ctx.progress.finish();
+    if results.is_empty() {
+        println!("no lab to remove");
+    }
+    let mut code = ExitCode::SUCCESS;
+    for (lab, result) in results {
+        match result {
+            Ok(removed) => say(&lab, &removed),
+            // The other labs are removed all the same.
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
 }

@@ -6,6 +6,9 @@ mod collect;
 mod down;
 mod exec;
 mod logs;
+mod ls;
+mod nodes;
+mod preflight;
 mod ps;
 mod scale;
 mod status;
@@ -34,9 +37,21 @@ pub struct Context {
 
 /// Runs a host-side verb.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Validate(args) = &cli.command {
-        return validate::run(args);
+    match &cli.command {
+        Command::Validate(args) => return validate::run(args),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "labctl", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
+    preflight::check(&cli)?;
     let names = LabNames::new(&cli.global.lab)?;
     let templates = Templates::load(cli.global.templates.as_deref())?;
     let progress = Progress::new(cli.global.quiet);
@@ -54,11 +69,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(&ctx, &args).await,
         Command::Logs(args) => logs::run(&ctx, &args).await,
         Command::Exec(args) => exec::run(&ctx, &args).await,
-        Command::Down => down::run(&ctx).await,
+        Command::Down(args) => down::run(&ctx, &args).await,
+        Command::Start(args) => nodes::start(&ctx, &args).await,
+        Command::Stop(args) => nodes::stop(&ctx, &args).await,
+        Command::Restart(args) => nodes::restart(&ctx, &args).await,
+        Command::Kill(args) => nodes::kill(&ctx, &args).await,
+        Command::Ls(args) => ls::run(&ctx, &args).await,
         Command::Run(args) => collect::run_file(&ctx, &args).await,
         Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
         Command::Bench(args) => bench::run(&ctx, &args).await,
-        Command::Validate(_) => unreachable!("validate runs without an engine"),
+        Command::Validate(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("these run without an engine")
+        }
         Command::Node(_) => unreachable!("node commands run without an engine"),
     }
 }

@@ -28,13 +28,9 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         webapps: args.webapps,
         stage: crate::stage::Stage::new(args.stage)?,
     };
-    let (webapps, took) = ctx
-        .lab
+    ctx.lab
         .up_and_wait(&request, args.wait.limit(), &ctx.progress)
         .await?;
-    if let Some(took) = took {
-        super::scale::say_served(ctx, webapps, took);
-    }
     ctx.progress.finish();
     super::ps::print_endpoints(ctx).await?;
     let outdated = ctx.lab.outdated().await?;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::ValidateArgs;
 use crate::scenario;
@@ -11,7 +11,15 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading `{name}`"))?;
+        // A file that cannot be read fails, and the others are still checked.
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("{name}: cannot read it: {e}");
+                failed = true;
+                continue;
+            }
+        };
         match scenario::parse(&name, &text) {
             Ok(s) => println!("{name}: ok ({} steps, stage {})", s.steps.len(), s.stage),
             Err(problems) => {

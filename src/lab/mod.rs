@@ -5,6 +5,7 @@
 //! call these; none of them reaches the runtime past them.
 
 mod apply;
+mod inventory;
 mod observe;
 mod plan;
 mod query;
@@ -18,8 +19,9 @@ use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 
 pub use crate::contract::{Backends, ConfigServer};
+pub use inventory::{down_all, labs, summarize, LabSummary};
 pub use observe::Observation;
-pub use plan::{Publish, ScalePlan};
+pub use plan::{check_capacity, Publish, ScalePlan};
 pub use wait::{converged, readiness, Probe};
 
 use crate::lock::{LabGuard, LabLock};
@@ -252,7 +254,14 @@ impl Lab {
     ) -> Result<Option<Duration>> {
         let _lock = self.lock(progress).await?;
         let took = match wait {
-            Some(timeout) => Some(self.wait_converged(wanted, timeout, progress).await?),
+            Some(timeout) => {
+                let took = self.wait_converged(wanted, timeout, progress).await?;
+                progress.info(format!(
+                    "HAProxy serves {wanted} web app(s), all UP ({:.1} s)",
+                    took.as_secs_f64()
+                ));
+                Some(took)
+            }
             None => None,
         };
         self.finish_scale(wanted, progress).await?;
@@ -334,6 +343,18 @@ impl Lab {
         let _lock = self.lock(progress).await?;
         let c = self.node(node).await?;
         self.runtime.kill_container(&c.name, signal).await
+    }
+
+    /// Stops a node and starts it again.
+    pub async fn restart_node(
+        &self,
+        node: &str,
+        timeout_s: i32,
+        progress: &Progress,
+    ) -> Result<()> {
+        let _lock = self.lock(progress).await?;
+        self.stop_node(node, timeout_s, progress).await?;
+        self.start_node(node, progress).await
     }
 
     /// Removes one node's container, whatever its state.

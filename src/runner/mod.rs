@@ -221,6 +221,7 @@ async fn run_step(
                     files: vec![Written {
                         path: file.clone(),
                         what: format!("`{}` in `{}`", e.cmd.join(" "), e.node),
+                        missing: None,
                     }],
                 });
             }

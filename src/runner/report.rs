@@ -69,12 +69,18 @@ pub fn index_markdown(scenario: &Scenario, index: &[Indexed], report: &Report) -
     let _ = writeln!(md, "| file | step | deliverable |\n|---|---|---|");
     for entry in index {
         for f in &entry.files {
+            let file = match &f.missing {
+                None => format!("[{0}]({0}) — {1}", f.path, table_cell(&f.what)),
+                Some(why) => format!(
+                    "{} — {} — **NOT MADE**: {}",
+                    f.path,
+                    table_cell(&f.what),
+                    table_cell(why)
+                ),
+            };
             let _ = writeln!(
                 md,
-                "| [{}]({}) — {} | {} | {} |",
-                f.path,
-                f.path,
-                table_cell(&f.what),
+                "| {file} | {} | {} |",
                 if entry.folder.is_empty() {
                     "exec"
                 } else {
@@ -250,10 +256,18 @@ mod tests {
         let index = vec![Indexed {
             folder: "02-snapshot-nodes".into(),
             deliverable: "the /nodes folder | after a join".into(),
-            files: vec![Written {
-                path: "02-snapshot-nodes/nodes.txt".into(),
-                what: "`ls /nodes` in `ha`".into(),
-            }],
+            files: vec![
+                Written {
+                    path: "02-snapshot-nodes/nodes.txt".into(),
+                    what: "`ls /nodes` in `ha`".into(),
+                    missing: None,
+                },
+                Written {
+                    path: "02-snapshot-nodes/stats.png".into(),
+                    what: "screenshot".into(),
+                    missing: Some("no browser found".into()),
+                },
+            ],
         }];
         let report = Report {
             scenario: "task5".into(),
@@ -277,6 +291,8 @@ mod tests {
              Made by `labctl` from scenario `task5` at lab stage 5; the run FAILED.\n\n\
              | file | step | deliverable |\n|---|---|---|\n\
              | [02-snapshot-nodes/nodes.txt](02-snapshot-nodes/nodes.txt) — `ls /nodes` in `ha` \
+             | 02-snapshot-nodes | the /nodes folder \\| after a join |\n\
+             | 02-snapshot-nodes/stats.png — screenshot — **NOT MADE**: no browser found \
              | 02-snapshot-nodes | the /nodes folder \\| after a join |\n\
              \n## Steps\n\n\
              - 01-up (2.3 s)\n\

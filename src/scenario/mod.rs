@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 mod validate;
 
-pub use validate::validate;
+pub use validate::{validate, Place};
 
 /// A scenario: the steps that reproduce one stage of the lab.
 #[derive(Debug, Clone, Deserialize)]
@@ -301,6 +301,17 @@ fn step_positions(text: &str) -> Vec<Position> {
     positions
 }
 
+/// Where a top-level key (`stage:`) is written.
+fn key_position(text: &str, key: &str) -> Option<Position> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let rest = line.strip_prefix(key)?;
+        rest.trim_start().starts_with(':').then_some(Position {
+            line: i + 1,
+            column: 1,
+        })
+    })
+}
+
 /// Reads and checks a scenario. `file` names it in messages.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, Problems> {
     let text = crate::templates::normalize_line_endings(text);
@@ -321,11 +332,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, Problems> {
     let positions = step_positions(&text);
     let problems = validate(&scenario)
         .into_iter()
-        .map(|(step, message)| Problem {
+        .map(|(place, message)| Problem {
             file: file.to_string(),
-            at: step
-                .and_then(|i| positions.get(i).copied())
-                .unwrap_or(Position { line: 1, column: 1 }),
+            at: match place {
+                Place::Step(i) => positions.get(i).copied(),
+                Place::Key(key) => key_position(&text, key),
+            }
+            .unwrap_or(Position { line: 1, column: 1 }),
             message,
         })
         .collect::<Vec<_>>();
@@ -347,7 +360,8 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
             .unwrap_or(rest.len());
         msg = format!("{}{}", &msg[..start], &rest[skip..]);
     }
-    if msg.contains("unknown variant") {
+    // The list of step kinds helps only where a step kind was expected.
+    if msg.contains("unknown variant") && msg.contains("`up`") {
         format!("{msg}; a step is one of: up, scale, start, stop, kill, wait, snapshot, exec, http, expect")
     } else {
         msg
@@ -426,6 +440,28 @@ mod tests {
             "{p:?}"
         );
         assert!(p[0].starts_with("t.yaml:3:"), "{p:?}");
+    }
+
+    #[test]
+    fn whole_file_problems_point_at_their_key() {
+        let p = problems("# a scenario\nname: bad/name\nstage: 9\nsteps:\n  - up: {webapps: 1}\n");
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(p[0].starts_with("t.yaml:3:1: "), "{}", p[0]);
+        assert!(
+            p[1].starts_with("t.yaml:2:1: scenario name `bad/name`"),
+            "{}",
+            p[1]
+        );
+    }
+
+    #[test]
+    fn an_unknown_capture_item_is_not_told_the_step_kinds() {
+        let p = problems(
+            "name: x\nstage: 6\nsteps:\n  - up: {webapps: 1}\n  - snapshot: {name: a, capture: [screenshot]}\n",
+        );
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].contains("unknown variant `screenshot`"), "{}", p[0]);
+        assert!(!p[0].contains("a step is one of"), "{}", p[0]);
     }
 
     #[test]

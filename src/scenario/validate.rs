@@ -16,16 +16,24 @@ fn safe_file_name(name: &str) -> bool {
         && !name.starts_with('.')
 }
 
-/// Checks a parsed scenario as a whole: every problem, with the index of
-/// the step it concerns (or `None` for the whole file).
-pub fn validate(s: &Scenario) -> Vec<(Option<usize>, String)> {
+/// Where in a scenario file a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// At a top-level key (`name`, `stage`).
+    Key(&'static str),
+    /// At a step, by index.
+    Step(usize),
+}
+
+/// Checks a parsed scenario as a whole: every problem, with where it is.
+pub fn validate(s: &Scenario) -> Vec<(Place, String)> {
     let mut problems = Vec::new();
     if let Err(e) = Stage::new(s.stage) {
-        problems.push((None, format!("{e}")));
+        problems.push((Place::Key("stage"), format!("{e}")));
     }
     if !safe_file_name(&s.name) {
         problems.push((
-            None,
+            Place::Key("name"),
             format!(
                 "scenario name `{}` must be a file name (letters, digits, `-`, `_`)",
                 s.name
@@ -34,7 +42,7 @@ pub fn validate(s: &Scenario) -> Vec<(Option<usize>, String)> {
     }
     if !matches!(s.steps.first(), Some(Step::Up(_))) {
         problems.push((
-            Some(0),
+            Place::Step(0),
             "the first step must be `up`: a scenario starts from a fresh lab".into(),
         ));
     }
@@ -56,7 +64,7 @@ pub fn validate(s: &Scenario) -> Vec<(Option<usize>, String)> {
     for (i, step) in s.steps.iter().enumerate() {
         let mut bad = |msg: String| {
             problems.push((
-                Some(i),
+                Place::Step(i),
                 format!("step {} (`{}`): {msg}", i + 1, step.kind()),
             ))
         };

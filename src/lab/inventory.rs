@@ -1,0 +1,114 @@
+//! Every lab on a runtime, found by labctl's labels: for `labctl ls` and
+//! `labctl down --all`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::contract;
+use crate::labels;
+use crate::naming::HA;
+use crate::output::Progress;
+use crate::runtime::{ContainerInfo, NetworkInfo, Runtime};
+
+use super::Lab;
+use crate::naming::LabNames;
+
+/// One lab, as its resources show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LabSummary {
+    /// The lab's name.
+    pub lab: String,
+    /// Its web apps (containers), and how many of them run.
+    pub webapps: usize,
+    /// Web apps that run.
+    pub running: usize,
+    /// Whether `ha` runs.
+    pub ha_running: bool,
+    /// The stage `ha` runs, when there is an `ha`.
+    pub stage: Option<String>,
+    /// `host:port` of the web app and of the stats page, when published.
+    pub http: Option<String>,
+    /// `host:port` of the stats page.
+    pub stats: Option<String>,
+    /// The lab's subnet, when its network exists.
+    pub subnet: Option<String>,
+}
+
+/// The labs in what a runtime listed (only labctl's resources count).
+pub fn summarize(containers: &[ContainerInfo], networks: &[NetworkInfo]) -> Vec<LabSummary> {
+    let managed = |labels: &std::collections::HashMap<String, String>| {
+        labels.get(labels::MANAGED).map(String::as_str) == Some("true")
+    };
+    let mut labs: BTreeMap<String, LabSummary> = BTreeMap::new();
+    let entry = |labs: &mut BTreeMap<String, LabSummary>, lab: &str| {
+        labs.entry(lab.to_string())
+            .or_insert_with(|| LabSummary {
+                lab: lab.to_string(),
+                webapps: 0,
+                running: 0,
+                ha_running: false,
+                stage: None,
+                http: None,
+                stats: None,
+                subnet: None,
+            })
+            .lab
+            .clone()
+    };
+    for n in networks.iter().filter(|n| managed(&n.labels)) {
+        if let Some(lab) = n.labels.get(labels::LAB) {
+            let key = entry(&mut labs, lab);
+            labs.get_mut(&key).expect("just added").subnet =
+                n.subnets.first().map(ToString::to_string);
+        }
+    }
+    for c in containers.iter().filter(|c| managed(&c.labels)) {
+        let Some(lab) = c.label(labels::LAB) else {
+            continue;
+        };
+        let key = entry(&mut labs, lab);
+        let summary = labs.get_mut(&key).expect("just added");
+        if c.label(labels::ROLE) == Some(contract::BACKEND) {
+            summary.webapps += 1;
+            summary.running += usize::from(c.state.is_running());
+        } else if c.label(labels::NODE) == Some(HA) {
+            summary.ha_running = c.state.is_running();
+            summary.stage = c.label(labels::STAGE).map(String::from);
+            let published = |port: u16| {
+                c.ports
+                    .iter()
+                    .find(|p| p.container == port)
+                    .and_then(|p| Some(format!("{}:{}", p.host_ip.as_deref()?, p.host_port?)))
+            };
+            summary.http = published(80);
+            summary.stats = published(1936);
+        }
+    }
+    labs.into_values().collect()
+}
+
+/// Every lab on `runtime`.
+pub async fn labs(runtime: &dyn Runtime) -> Result<Vec<LabSummary>> {
+    let (containers, networks) = tokio::try_join!(
+        runtime.containers_with_label(labels::MANAGED, "true"),
+        runtime.networks()
+    )?;
+    Ok(summarize(&containers, &networks))
+}
+
+/// Removes every lab on `runtime`, one after the other; one that fails does
+/// not stop the others. Returns each lab's name and what its `down` did.
+pub async fn down_all(
+    runtime: &std::sync::Arc<dyn Runtime>,
+    progress: &Progress,
+) -> Result<Vec<(String, Result<Vec<String>>)>> {
+    let mut results = Vec::new();
+    for summary in labs(runtime.as_ref()).await? {
+        let lab = Lab::new(runtime.clone(), LabNames::new(&summary.lab)?);
+        let result = lab.down(progress).await;
+        results.push((summary.lab, result));
+    }
+    Ok(results)
+}

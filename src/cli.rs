@@ -62,6 +62,10 @@ pub enum Command {
     Kill(KillArgs),
     /// Every lab on the engine: its web apps, stage and ports.
     Ls(FormatArgs),
+    /// What happens in the lab as it happens: containers started and
+    /// stopped, nodes joining, leaving or failing in Serf, servers UP or
+    /// DOWN in HAProxy, reloads and refused configurations.
+    Events(EventsArgs),
     /// Print a node's logs.
     Logs(LogsArgs),
     /// Run a command inside a node, e.g. `labctl exec ha -- ls /nodes`.
@@ -217,6 +221,20 @@ pub fn parse_signal(s: &str) -> Result<String, String> {
     }
 }
 
+/// `events`' arguments.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Output format: a line per event, or a JSON object per line.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Stop after this many events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// Stop after this long (e.g. `30s`, `5m`); default: until Ctrl-C.
+    #[arg(long = "for", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+}
+
 /// `down`'s arguments.
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -342,20 +360,43 @@ pub struct FormatArgs {
 /// `logs`' arguments.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Node name (`ha`, `s1`, …).
-    pub node: String,
-    /// Only the last N lines.
-    #[arg(long, value_name = "N")]
+    /// Node names (`ha`, `s1`, …); none: every node of the lab, each line
+    /// prefixed with its node as Compose does.
+    #[arg(value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Only the last N lines (of each node).
+    #[arg(long, short = 'n', value_name = "N")]
     pub tail: Option<u32>,
+    /// Keep printing what the nodes write, until Ctrl-C.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Show the engine's timestamp of each line.
+    #[arg(long, short)]
+    pub timestamps: bool,
 }
 
 /// `exec`'s arguments.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// Keep stdin attached (it always is; accepted as `docker exec -i`).
+    #[arg(long, short)]
+    pub interactive: bool,
+    /// Give the command a TTY (the default when stdin and stdout are
+    /// terminals).
+    #[arg(long, short, conflicts_with = "no_tty")]
+    pub tty: bool,
+    /// Never give the command a TTY.
+    #[arg(long, short = 'T')]
+    pub no_tty: bool,
     /// Node name (`ha`, `s1`, …).
     pub node: String,
-    /// The command and its arguments.
-    #[arg(required = true, last = true, value_name = "CMD")]
+    /// The command and its arguments (`--` before it is optional).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub cmd: Vec<String>,
 }
 

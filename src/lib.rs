@@ -21,6 +21,7 @@ pub mod snapshot;
 pub mod stage;
 pub mod stats;
 pub mod templates;
+pub mod terminal;
 pub mod usage;
 
 use std::process::ExitCode;

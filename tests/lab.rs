@@ -330,7 +330,7 @@ fn up_on_a_lab_that_is_up_keeps_its_size_and_starts_stopped_webapps() {
     let out = lab.run(&["exec", "s4", "--", "true"]);
     let err = text(&out).1;
     assert!(
-        err.contains("`labctl up` starts it again (the lab keeps its size)"),
+        err.contains("node `s4` is exited, not running; `labctl start s4` starts it again"),
         "{err}"
     );
     lab.ok(&["up"]);
@@ -409,4 +409,135 @@ fn node_verbs_and_ls_do_by_hand_what_the_scenarios_do() {
         mine["http"],
         format!("127.0.0.1:{}", lab.host_port(80)).as_str()
     );
+}
+
+#[test]
+fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    let lab = TestLab::new("stream");
+    lab.ok(&["up"]);
+
+    // `exec` without `--`: stdin forwarded up to its end, stdout and stderr
+    // apart, the exit code kept.
+    let mut child = std::process::Command::new(common::BIN)
+        .args([
+            "--lab",
+            &lab.name,
+            "exec",
+            "ha",
+            "sh",
+            "-c",
+            "cat; echo oops >&2; exit 3",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello from stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stdout, "hello from stdin\n");
+    assert_eq!(stderr, "oops\n");
+
+    // `logs -f` of every node: lines prefixed with their node, as they come.
+    let mut follow = std::process::Command::new(common::BIN)
+        .args(["--lab", &lab.name, "logs", "-f", "-n", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    lab.ok(&["scale", "webapp=3"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.starts_with("ha | ") && line.contains("s3");
+                seen.push(line);
+                if hit {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(found, "no `ha | … s3` line while s3 joined: {seen:#?}");
+    assert!(
+        seen.iter().all(|l| l.contains(" | ")),
+        "a line without its node: {seen:#?}"
+    );
+}
+
+#[test]
+fn events_show_a_join_and_a_leave_as_they_happen() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let lab = TestLab::new("events");
+    lab.ok(&["up"]);
+    let mut events = std::process::Command::new(common::BIN)
+        .args(["--lab", &lab.name, "events", "-o", "json", "--for", "90s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = events.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    lab.ok(&["scale", "webapp=3"]);
+    lab.ok(&["scale", "webapp=2"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    let has = |seen: &[serde_json::Value], source: &str, what: &[&str]| {
+        seen.iter().any(|e| {
+            e["node"] == "s3" && e["source"] == source && what.iter().any(|w| e["what"] == *w)
+        })
+    };
+    while !(has(&seen, "serf", &["joined"]) && has(&seen, "serf", &["leaving", "left"])) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(serde_json::from_str(&line).expect("a JSON object per line")),
+            Err(_) => break,
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(has(&seen, "serf", &["joined"]), "no join: {seen:#?}");
+    assert!(
+        has(&seen, "serf", &["leaving", "left"]),
+        "no leave: {seen:#?}"
+    );
+    assert!(has(&seen, "container", &["started"]), "{seen:#?}");
+    assert!(seen.iter().all(|e| e["at"].is_string()), "{seen:#?}");
 }

@@ -177,7 +177,9 @@ fn bad_scenario_files_are_refused_with_positions_and_start_nothing() {
     .unwrap();
     let out = lab.run(&["run", file.to_str().unwrap()]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // A scenario that does not parse is a usage error, found before the
+    // engine is reached.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     let f = file.display().to_string();
     assert!(
         stderr.contains(&format!("{f}:7:")),

@@ -1,6 +1,8 @@
-//! `labctl exec NODE -- CMD...`: run a command inside a node.
+//! `labctl exec [-it] NODE [--] CMD...`: run a command inside a node, as
+//! `docker exec` does: stdin attached, output as it comes, a TTY when this
+//! is a terminal, the command's exit code.
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -12,14 +14,15 @@ pub async fn run(ctx: &Context, args: &ExecArgs) -> Result<ExitCode> {
     let node = ctx.lab.node(&args.node).await?;
     if !node.state.is_running() {
         bail!(
-            "node `{}` is {}, not running; `labctl up` starts it again (the lab keeps its size)",
+            "node `{}` is {}, not running; `labctl start {}` starts it again",
             args.node,
-            node.state
+            node.state,
+            args.node
         );
     }
+    let tty = args.tty
+        || (!args.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
     let cmd: Vec<&str> = args.cmd.iter().map(String::as_str).collect();
-    let out = ctx.lab.exec(&args.node, &cmd).await?;
-    std::io::stdout().write_all(out.stdout.as_bytes())?;
-    std::io::stderr().write_all(out.stderr.as_bytes())?;
-    Ok(ExitCode::from(u8::try_from(out.code).unwrap_or(1)))
+    let code = ctx.lab.exec_attached(&args.node, &cmd, tty).await?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

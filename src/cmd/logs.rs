@@ -1,19 +1,106 @@
-//! `labctl logs NODE`: a node's output.
+//! `labctl logs [-f] [-n N] [-t] [NODE...]`: the nodes' output, streamed;
+//! with several nodes (or none named: all), each line prefixed `s1 | `.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
 use super::Context;
 use crate::cli::LogsArgs;
+use crate::labels;
+
+/// Cuts a stream of bytes into whole lines, each written with a prefix.
+struct Prefixed {
+    prefix: String,
+    pending: Vec<u8>,
+    out: Arc<Mutex<std::io::Stdout>>,
+}
+
+impl Prefixed {
+    fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            self.write(&line);
+        }
+    }
+
+    fn write(&self, line: &[u8]) {
+        let out = self
+            .out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = out.lock();
+        let _ = out.write_all(self.prefix.as_bytes());
+        let _ = out.write_all(line);
+        if !line.ends_with(b"\n") {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    fn finish(&mut self) {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.write(&rest);
+        }
+    }
+}
 
 pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
-    ctx.lab.node(&args.node).await?;
     let tail = args
         .tail
         .map_or_else(|| "all".to_string(), |n| n.to_string());
-    let text = ctx.lab.logs(&args.node, &tail).await?;
-    std::io::stdout().write_all(text.as_bytes())?;
+    let nodes: Vec<String> = if args.nodes.is_empty() {
+        ctx.lab
+            .containers()
+            .await?
+            .iter()
+            .filter_map(|c| c.label(labels::NODE).map(String::from))
+            .collect()
+    } else {
+        let obs = ctx.lab.observe().await?;
+        for node in &args.nodes {
+            obs.node(node)?;
+        }
+        args.nodes.clone()
+    };
+    let width = nodes.iter().map(String::len).max().unwrap_or(0);
+    let prefixed = nodes.len() > 1 || args.nodes.is_empty();
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let follow_one = |node: String| {
+        let out = out.clone();
+        let tail = tail.clone();
+        async move {
+            let mut lines = Prefixed {
+                prefix: if prefixed {
+                    format!("{node:<width$} | ")
+                } else {
+                    String::new()
+                },
+                pending: Vec::new(),
+                out,
+            };
+            let result = ctx
+                .lab
+                .stream_logs(&node, &tail, args.timestamps, args.follow, &mut |b| {
+                    lines.push(b)
+                })
+                .await;
+            lines.finish();
+            result
+        }
+    };
+    if args.follow {
+        // Every node at once, as their lines come.
+        let all = futures_util::future::join_all(nodes.into_iter().map(follow_one)).await;
+        all.into_iter().collect::<Result<Vec<()>>>()?;
+    } else {
+        for node in nodes {
+            follow_one(node).await?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ mod bench;
 mod build;
 mod collect;
 mod down;
+mod events;
 mod exec;
 mod logs;
 mod ls;
@@ -75,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restart(args) => nodes::restart(&ctx, &args).await,
         Command::Kill(args) => nodes::kill(&ctx, &args).await,
         Command::Ls(args) => ls::run(&ctx, &args).await,
+        Command::Events(args) => events::run(&ctx, &args).await,
         Command::Run(args) => collect::run_file(&ctx, &args).await,
         Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
         Command::Bench(args) => bench::run(&ctx, &args).await,

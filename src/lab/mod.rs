@@ -5,6 +5,8 @@
 //! call these; none of them reaches the runtime past them.
 
 mod apply;
+mod events;
+
 mod inventory;
 mod observe;
 mod plan;
@@ -19,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 
 pub use crate::contract::{Backends, ConfigServer};
+pub use events::{changes, from_ha_line, Event, Look};
 pub use inventory::{down_all, labs, summarize, LabSummary};
 pub use observe::Observation;
 pub use plan::{check_capacity, Publish, ScalePlan};

@@ -24,6 +24,35 @@ impl Lab {
             .await
     }
 
+    /// Runs a command in a node as `docker exec` does (stdin forwarded,
+    /// output streamed, a TTY when `tty`); returns its exit code.
+    pub async fn exec_attached(&self, node: &str, cmd: &[&str], tty: bool) -> Result<i64> {
+        self.runtime
+            .exec_attached(&self.names().container(node), cmd, tty)
+            .await
+    }
+
+    /// Passes a node's output to `sink` as it comes (see
+    /// [`crate::runtime::Runtime::stream_logs`]).
+    pub async fn stream_logs(
+        &self,
+        node: &str,
+        tail: &str,
+        timestamps: bool,
+        follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()> {
+        self.runtime
+            .stream_logs(
+                &self.names().container(node),
+                tail,
+                timestamps,
+                follow,
+                sink,
+            )
+            .await
+    }
+
     /// A node's output with the engine's timestamps.
     pub async fn logs_with_times(&self, node: &str, tail: &str) -> Result<String> {
         self.runtime

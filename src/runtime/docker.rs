@@ -26,9 +26,6 @@ use super::{
     Runtime,
 };
 
-/// Where labctl looks for the engine when `DOCKER_HOST` is not set.
-const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
-
 /// A connected Docker Engine. Cheap to clone: clones share one client.
 #[derive(Clone)]
 pub struct DockerEngine {
@@ -58,20 +55,20 @@ impl DockerEngine {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
     /// agrees on an API version with it.
     pub async fn connect() -> Result<Self> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
+        let endpoint = super::endpoint::from_env();
+        if let Some(why) = super::endpoint::diagnose(&endpoint) {
+            bail!(why);
+        }
         let hint = || {
             format!(
-                "cannot reach the Docker Engine at `{host}`{}; start it (`systemctl start docker`), \
-                 check that you may use its socket (root or the `docker` group), or point \
-                 DOCKER_HOST at a running engine",
-                if std::env::var_os("DOCKER_HOST").is_some() {
-                    " (from DOCKER_HOST)"
-                } else {
-                    ""
-                }
+                "cannot reach the Docker Engine at `{}`{}; check that it runs \
+                 (`sudo systemctl start docker`) and that you may use it (root or the `docker` \
+                 group), or point DOCKER_HOST at a running engine",
+                endpoint.host,
+                endpoint.from_where()
             )
         };
-        let docker = Docker::connect_with_defaults().with_context(hint)?;
+        let docker = Docker::connect_with_host(&endpoint.host).with_context(hint)?;
         let docker = docker.negotiate_version().await.with_context(hint)?;
         docker.ping().await.with_context(hint)?;
         Ok(Self { docker })
@@ -574,6 +571,134 @@ impl Runtime for DockerEngine {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+
+    async fn exec_attached(&self, container: &str, cmd: &[&str], tty: bool) -> Result<i64> {
+        use tokio::io::AsyncWriteExt;
+        let what = || format!("running `{}` in `{container}`", cmd.join(" "));
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|s| (*s).to_string()).collect::<Vec<_>>()),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(tty),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(what)?;
+        let started = self
+            .docker
+            .start_exec(
+                &created.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .with_context(what)?;
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        {
+            if tty {
+                if let Some((height, width)) = crate::terminal::size() {
+                    let _ = self
+                        .docker
+                        .resize_exec(
+                            &created.id,
+                            bollard::exec::ResizeExecOptions { height, width },
+                        )
+                        .await;
+                }
+            }
+            let _raw = if tty {
+                crate::terminal::RawMode::enable()
+            } else {
+                None
+            };
+            // Stdin is read on a thread of its own: a read that blocks must
+            // not keep labctl from ending when the command has.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut stdin = std::io::stdin();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match stdin.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if tx.send(buf[..n].to_vec()).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            let forward = tokio::spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    if input.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+                // End of stdin: the command sees end of file too.
+                let _ = input.shutdown().await;
+            });
+            let mut stdout = tokio::io::stdout();
+            let mut stderr = tokio::io::stderr();
+            while let Some(chunk) = output.next().await {
+                match chunk.with_context(what)? {
+                    bollard::container::LogOutput::StdErr { message } => {
+                        stderr.write_all(&message).await?;
+                        stderr.flush().await?;
+                    }
+                    other => {
+                        stdout.write_all(&other.into_bytes()).await?;
+                        stdout.flush().await?;
+                    }
+                }
+            }
+            forward.abort();
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .context("reading an exec's exit code")?;
+        Ok(inspect.exit_code.unwrap_or(-1))
+    }
+
+    async fn stream_logs(
+        &self,
+        container: &str,
+        tail: &str,
+        timestamps: bool,
+        follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(tail)
+            .timestamps(timestamps)
+            .follow(follow)
+            .build();
+        let mut stream = self.docker.logs(container, Some(options));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .with_context(|| format!("reading the logs of `{container}`"))?;
+            sink(&chunk.into_bytes());
+        }
+        Ok(())
     }
 
     /// The last `tail` lines (`all` for everything) of a container's output.

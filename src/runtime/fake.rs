@@ -565,6 +565,27 @@ impl Runtime for FakeRuntime {
         self.lock().answer(container, cmd)
     }
 
+    async fn exec_attached(&self, container: &str, cmd: &[&str], _tty: bool) -> Result<i64> {
+        use std::io::Write;
+        let out = self.lock().answer(container, cmd)?;
+        std::io::stdout().write_all(out.stdout.as_bytes())?;
+        std::io::stderr().write_all(out.stderr.as_bytes())?;
+        Ok(out.code)
+    }
+
+    async fn stream_logs(
+        &self,
+        container: &str,
+        tail: &str,
+        timestamps: bool,
+        _follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()> {
+        let text = self.logs(container, tail, timestamps).await?;
+        sink(text.as_bytes());
+        Ok(())
+    }
+
     async fn logs(&self, container: &str, _tail: &str, _timestamps: bool) -> Result<String> {
         let s = self.lock();
         s.containers

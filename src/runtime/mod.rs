@@ -3,6 +3,7 @@
 //! an in-memory engine for orchestration tests (`fake`).
 
 pub mod docker;
+pub mod endpoint;
 pub mod fake;
 mod types;
 
@@ -110,6 +111,21 @@ pub trait Runtime: Send + Sync {
     async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput>;
     /// The last `tail` lines (`all` for everything) of a container's output.
     async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String>;
+    /// Runs a command inside a running container as `docker exec` does:
+    /// this process's stdin forwarded, its output written to this process's
+    /// stdout and stderr as it comes, on a TTY when `tty`. Returns its exit
+    /// code.
+    async fn exec_attached(&self, container: &str, cmd: &[&str], tty: bool) -> Result<i64>;
+    /// Passes a container's output to `sink` as it comes: the last `tail`
+    /// lines, then (when `follow`) what it writes until it stops.
+    async fn stream_logs(
+        &self,
+        container: &str,
+        tail: &str,
+        timestamps: bool,
+        follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()>;
 }
 
 /// Connects to the Docker Engine named by `DOCKER_HOST` (or the local

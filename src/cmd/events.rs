@@ -1,0 +1,105 @@
+//! `labctl events`: the lab's events as they happen, a line each (or a JSON
+//! object per line), until Ctrl-C, `--count` or `--for`. Serf and HAProxy
+//! events come from `ha`'s output as it writes it; container events from
+//! comparing listings.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use super::Context;
+use crate::cli::{EventsArgs, Format};
+use crate::lab::{Event, Look};
+use crate::naming::HA;
+
+/// How often the containers are listed.
+const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Sends the events of `ha`'s output, from now on, as it writes it.
+async fn from_ha(ctx: &Context, tx: mpsc::UnboundedSender<Event>) -> Result<()> {
+    let mut pending: Vec<u8> = Vec::new();
+    ctx.lab
+        .stream_logs(HA, "0", false, true, &mut |bytes| {
+            pending.extend_from_slice(bytes);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if let Some(e) = crate::lab::from_ha_line(&String::from_utf8_lossy(&line)) {
+                    let _ = tx.send(e);
+                }
+            }
+        })
+        .await
+}
+
+/// Sends container events, from comparing listings.
+async fn from_containers(ctx: &Context, tx: mpsc::UnboundedSender<Event>) -> Result<()> {
+    let look = || async {
+        let containers = ctx.lab.containers().await?;
+        Ok::<_, anyhow::Error>(Look {
+            containers: containers
+                .iter()
+                .filter_map(|c| {
+                    Some((
+                        c.label(crate::labels::NODE)?.to_string(),
+                        c.state.to_string(),
+                    ))
+                })
+                .collect(),
+        })
+    };
+    let mut before = look().await?;
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let Ok(after) = look().await else {
+            continue;
+        };
+        for e in crate::lab::changes(&before, &after) {
+            if tx.send(e).is_err() {
+                return Ok(());
+            }
+        }
+        before = after;
+    }
+}
+
+pub async fn run(ctx: &Context, args: &EventsArgs) -> Result<ExitCode> {
+    ctx.lab.node(HA).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let print = async {
+        let mut told = 0;
+        while let Some(e) = rx.recv().await {
+            let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            let mut out = std::io::stdout().lock();
+            match args.format {
+                Format::Table => writeln!(out, "{at} {:<4} {:<9} {}", e.node, e.source, e.what)?,
+                Format::Json => {
+                    let mut doc = serde_json::to_value(&e)?;
+                    doc["at"] = serde_json::Value::String(at);
+                    writeln!(out, "{doc}")?;
+                }
+            }
+            out.flush()?;
+            told += 1;
+            if args.count.is_some_and(|n| told >= n) {
+                break;
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let until = async {
+        match args.duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = print => result?,
+        result = from_ha(ctx, tx.clone()) => result?,
+        result = from_containers(ctx, tx) => result?,
+        () = until => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}

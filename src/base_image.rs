@@ -100,11 +100,6 @@ fn read_host_apt() -> Vec<(String, String)> {
     files
 }
 
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-}
-
 /// Makes the base image and returns its name.
 pub async fn make(
     engine: &dyn Runtime,
@@ -120,14 +115,13 @@ pub async fn make(
         )?,
     };
     let security = security_from(&apt_sources(&sources));
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !crate::host::is_root() {
         bail!(
             "making the base image needs root (debootstrap creates device files and sets owners); \
              run `sudo labctl build` once, or load a base image and pass it with --base"
         );
     }
-    if !which("debootstrap") {
+    if !crate::host::which("debootstrap") {
         bail!(
             "the base image must be made here, but debootstrap is not installed; install it \
              (`apt-get install debootstrap`) or load a base image and pass it with --base"

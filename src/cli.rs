@@ -83,6 +83,10 @@ pub enum Command {
     /// Measure convergence, zero-downtime scaling and labctl against Docker
     /// Compose; prints figures (BENCHMARKS.md is its Markdown output).
     Bench(BenchArgs),
+    /// Check that this machine can run the lab: the engine, the base image,
+    /// disk space, the lab's ports and subnet, screenshots, multi-host;
+    /// exits 0 when `labctl up` will work.
+    Doctor(DoctorArgs),
     /// Print a shell completion script: `labctl completions bash >
     /// /etc/bash_completion.d/labctl` (also zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
@@ -242,6 +246,28 @@ pub struct DownArgs {
     /// not only the one `--lab` names.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `doctor`'s arguments: what `up` would be given.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The subnet `up` would be given.
+    #[arg(long, env = "LABCTL_SUBNET")]
+    pub subnet: Option<Ipv4Net>,
+    /// Host address the published ports would bind to.
+    #[arg(long, env = "LABCTL_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Host port for the web app.
+    #[arg(long, env = "LABCTL_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Host port for the stats page.
+    #[arg(long, env = "LABCTL_STATS_PORT")]
+    pub stats_port: Option<u16>,
+    #[command(flatten)]
+    pub build: BuildArgs,
 }
 
 /// `completions`' arguments.

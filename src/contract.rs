@@ -40,10 +40,12 @@ pub enum Role {
     Ha,
     /// A web app node.
     Webapp,
+    /// The lab's headless browser (screenshots), not a node of the lab.
+    Browser,
 }
 
 impl Role {
-    /// Both roles.
+    /// The lab's two images.
     pub const ALL: [Role; 2] = [Role::Ha, Role::Webapp];
 
     /// The template directory and image short name.
@@ -51,6 +53,7 @@ impl Role {
         match self {
             Role::Ha => "ha",
             Role::Webapp => "webapp",
+            Role::Browser => "browser",
         }
     }
 
@@ -59,6 +62,7 @@ impl Role {
         match self {
             Role::Ha => "labctl/ha:latest",
             Role::Webapp => "labctl/webapp:latest",
+            Role::Browser => "labctl/browser:latest",
         }
     }
 
@@ -67,6 +71,7 @@ impl Role {
         match self {
             Role::Ha => BALANCER,
             Role::Webapp => BACKEND,
+            Role::Browser => "browser",
         }
     }
 }

@@ -79,7 +79,10 @@ pub fn build_context(
             entries.push((rel.to_string(), mode, file.text.clone().into_bytes()));
         }
     }
-    entries.push(("labctl".into(), 0o755, binary.to_vec()));
+    // The browser runs no labctl: its context stays small.
+    if role != Role::Browser {
+        entries.push(("labctl".into(), 0o755, binary.to_vec()));
+    }
     entries.sort();
 
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -223,47 +226,93 @@ pub async fn ensure(
         name,
     };
     for role in Role::ALL {
-        let context = build_context(templates, role, &base, &binary)?;
-        let current = engine.image_labels(role.image()).await?;
-        let fresh = current
-            .as_ref()
-            .and_then(|l| l.get(labels::CONTEXT))
-            .is_some_and(|d| *d == context.digest);
-        if fresh && !always && !args.no_cache {
-            continue;
-        }
-        progress.info(format!(
-            "building {} from {}{}",
-            role.image(),
-            base.name,
-            if current.is_some() {
-                " (templates or labctl changed)"
-            } else {
-                ""
-            }
-        ));
-        // Only the digest is given here: the engine appends one LABEL step
-        // per label, each a container commit, after the last file; the
-        // constant labels are in the Dockerfile, above the files, cached.
-        let image_labels = HashMap::from([(labels::CONTEXT.to_string(), context.digest.clone())]);
-        let started = std::time::Instant::now();
-        engine
-            .build_image(
-                role.image(),
-                context.tar,
-                &image_labels,
-                args.no_cache,
-                &mut |line: &str| {
-                    progress.set(format!("{}: {}", role.dir(), line.trim()));
-                },
-            )
-            .await?;
-        progress.info(format!(
-            "built {} in {:.1} s",
-            role.image(),
-            started.elapsed().as_secs_f64()
-        ));
+        build_role(
+            engine, templates, args, &base, &binary, role, always, progress,
+        )
+        .await?;
     }
+    Ok(())
+}
+
+/// Builds the lab's browser image (headless Chromium) unless it is up to
+/// date: the first screenshot without a host browser needs it.
+pub async fn ensure_browser(
+    engine: &dyn Runtime,
+    templates: &Templates,
+    args: &BuildArgs,
+    progress: &Progress,
+) -> Result<()> {
+    let name = resolve_base(engine, args, progress).await?;
+    let base = Base {
+        id: engine.image_id(&name).await?,
+        name,
+    };
+    build_role(
+        engine,
+        templates,
+        args,
+        &base,
+        &[],
+        Role::Browser,
+        false,
+        progress,
+    )
+    .await
+}
+
+/// Builds one image, unless (and `always` is not set) its context has not
+/// changed since it was built.
+#[allow(clippy::too_many_arguments)]
+async fn build_role(
+    engine: &dyn Runtime,
+    templates: &Templates,
+    args: &BuildArgs,
+    base: &Base,
+    binary: &[u8],
+    role: Role,
+    always: bool,
+    progress: &Progress,
+) -> Result<()> {
+    let context = build_context(templates, role, base, binary)?;
+    let current = engine.image_labels(role.image()).await?;
+    let fresh = current
+        .as_ref()
+        .and_then(|l| l.get(labels::CONTEXT))
+        .is_some_and(|d| *d == context.digest);
+    if fresh && !always && !args.no_cache {
+        return Ok(());
+    }
+    progress.info(format!(
+        "building {} from {}{}",
+        role.image(),
+        base.name,
+        if current.is_some() {
+            " (templates or labctl changed)"
+        } else {
+            ""
+        }
+    ));
+    // Only the digest is given here: the engine appends one LABEL step
+    // per label, each a container commit, after the last file; the
+    // constant labels are in the Dockerfile, above the files, cached.
+    let image_labels = HashMap::from([(labels::CONTEXT.to_string(), context.digest.clone())]);
+    let started = std::time::Instant::now();
+    engine
+        .build_image(
+            role.image(),
+            context.tar,
+            &image_labels,
+            args.no_cache,
+            &mut |line: &str| {
+                progress.set(format!("{}: {}", role.dir(), line.trim()));
+            },
+        )
+        .await?;
+    progress.info(format!(
+        "built {} in {:.1} s",
+        role.image(),
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 

@@ -167,6 +167,17 @@ impl Addressing {
             })
     }
 
+    /// An address for a short-lived helper container (the lab's browser):
+    /// the highest free one, far from where web apps take theirs.
+    pub fn spare(&self, used: &HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+        let reserved = |offset: u32| offset == HA_OFFSET || FIRST_WEBAPPS.contains(&offset);
+        (2..=self.last_host_offset())
+            .rev()
+            .filter(|o| !reserved(*o))
+            .map(|o| self.host(o))
+            .find(|ip| !used.contains(ip))
+    }
+
     /// Whether an address lies in this subnet's host range.
     pub fn holds(&self, ip: Ipv4Addr) -> bool {
         self.offset(ip)
@@ -193,6 +204,17 @@ mod tests {
 
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_helper_takes_the_highest_free_address() {
+        let a = Addressing::new(net("192.168.50.0/24")).unwrap();
+        let used: HashSet<Ipv4Addr> = ["192.168.50.254".parse().unwrap()].into();
+        assert_eq!(
+            a.spare(&HashSet::new()),
+            Some("192.168.50.254".parse().unwrap())
+        );
+        assert_eq!(a.spare(&used), Some("192.168.50.253".parse().unwrap()));
     }
 
     #[test]

@@ -136,79 +136,10 @@ pub fn config_servers(config: &str) -> Vec<String> {
         .collect()
 }
 
-/// How long the browser may take for one screenshot.
-const SCREENSHOT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The browser that takes screenshots: `LABCTL_BROWSER` (a name on `PATH`
-/// or a path), else the first of Chromium's usual names found on `PATH`.
-fn browser() -> Option<String> {
-    if let Some(named) = std::env::var_os("LABCTL_BROWSER") {
-        let named = named.to_string_lossy().into_owned();
-        return (Path::new(&named).is_file() || which(&named)).then_some(named);
-    }
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| which(b))
-        .map(String::from)
-}
-
-/// Takes a screenshot of an HTML file with a headless browser. Returns why
-/// it could not when there is no browser.
-pub async fn screenshot(html: &Path, png: &Path) -> Result<Result<(), String>> {
-    let Some(browser) = browser() else {
-        return Ok(Err(
-            "no browser found: install Chromium (`apt-get install chromium`), or name one \
-             with LABCTL_BROWSER"
-                .into(),
-        ));
-    };
-    let html = html
-        .canonicalize()
-        .with_context(|| format!("finding `{}`", html.display()))?;
-    let png = std::path::absolute(png).with_context(|| format!("finding `{}`", png.display()))?;
-    let profile = std::env::temp_dir().join(format!("labctl-chromium-{}", std::process::id()));
-    let run = tokio::process::Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=1280,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", html.display()))
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCREENSHOT_TIMEOUT, run)
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "{browser} took more than {} s for a screenshot; it was stopped",
-                SCREENSHOT_TIMEOUT.as_secs()
-            )
-        })?
-        .with_context(|| format!("running {browser}"))?;
-    let _ = std::fs::remove_dir_all(&profile);
-    anyhow::ensure!(
-        png.is_file(),
-        "{browser} made no screenshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .last()
-            .unwrap_or("")
-    );
-    Ok(Ok(()))
-}
-
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-}
-
 /// Takes one snapshot of `lab` into `dir`.
 pub async fn capture(
     lab: &Lab,
+    shots: &crate::screenshot::Screenshots<'_>,
     stage: Stage,
     parts: &[Capture],
     dir: &Path,
@@ -293,7 +224,11 @@ pub async fn capture(
                     "the HAProxy stats page as HAProxy serves it".into(),
                     &html,
                 )?;
-                shot = Some(screenshot(&dir.join("stats.html"), &dir.join("stats.png")).await?);
+                shot = Some(
+                    shots
+                        .take(lab, &dir.join("stats.html"), &dir.join("stats.png"))
+                        .await?,
+                );
             }
             _ => {}
         }
@@ -304,7 +239,7 @@ pub async fn capture(
         }
         written.push(Written {
             path: format!("{rel}/stats.png"),
-            what: "screenshot of the stats page (headless browser)".into(),
+            what: "screenshot of the stats page (headless Chromium)".into(),
             missing: shot.err(),
         });
     }

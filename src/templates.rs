@@ -10,6 +10,10 @@ use serde::Serialize;
 /// Every template file, by its path under `templates/`, with its embedded text.
 const EMBEDDED: &[(&str, &str)] = &[
     (
+        "browser/Dockerfile.tera",
+        include_str!("../templates/browser/Dockerfile.tera"),
+    ),
+    (
         "ha/Dockerfile.tera",
         include_str!("../templates/ha/Dockerfile.tera"),
     ),

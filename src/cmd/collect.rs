@@ -11,6 +11,7 @@ use crate::cli::{BuildArgs, CollectArgs, RunArgs};
 use crate::images;
 use crate::runner::{self, Report};
 use crate::scenario::{self, Scenario};
+use crate::screenshot::Screenshots;
 
 pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     let name = args.file.display().to_string();
@@ -61,9 +62,14 @@ async fn run_all(
         &ctx.progress,
     )
     .await?;
+    let shots = Screenshots {
+        templates: &ctx.templates,
+        build,
+        progress: &ctx.progress,
+    };
     let mut reports: Vec<Report> = Vec::new();
     for (scenario, out) in runs {
-        let report = runner::run(&ctx.lab, scenario, out, &ctx.progress).await?;
+        let report = runner::run(&ctx.lab, &shots, scenario, out, &ctx.progress).await?;
         let passed = report.passed();
         if passed {
             println!(

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod collect;
+mod doctor;
 mod down;
 mod events;
 mod exec;
@@ -45,6 +46,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             clap_complete::generate(args.shell, &mut command, "labctl", &mut std::io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Doctor(args) => {
+            crate::naming::LabNames::new(&cli.global.lab).map_err(crate::usage::usage)?;
+            return doctor::run(&cli.global, args).await;
+        }
         Command::Man => {
             let command = <Cli as clap::CommandFactory>::command();
             clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
@@ -80,7 +85,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => collect::run_file(&ctx, &args).await,
         Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
         Command::Bench(args) => bench::run(&ctx, &args).await,
-        Command::Validate(_) | Command::Completions(_) | Command::Man => {
+        Command::Validate(_) | Command::Completions(_) | Command::Man | Command::Doctor(_) => {
             unreachable!("these run without an engine")
         }
         Command::Node(_) => unreachable!("node commands run without an engine"),

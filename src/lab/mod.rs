@@ -6,6 +6,7 @@
 
 mod apply;
 mod events;
+mod helper;
 
 mod inventory;
 mod observe;
@@ -398,7 +399,7 @@ impl Lab {
 }
 
 /// Fails when a host port is taken, naming the option that changes it.
-fn check_port_free(bind: IpAddr, port: u16, option: &str) -> Result<()> {
+pub fn check_port_free(bind: IpAddr, port: u16, option: &str) -> Result<()> {
     if port == 0 {
         return Ok(());
     }

@@ -20,6 +20,7 @@ use report::{write_index, Indexed};
 use crate::lab::{Lab, Publish, UpRequest};
 use crate::output::Progress;
 use crate::scenario::{Capture, Scenario, Step};
+use crate::screenshot::Screenshots;
 use crate::snapshot::{self, Written};
 use crate::stage::Stage;
 
@@ -33,6 +34,7 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// run's files go to `<out>.failed`.
 pub async fn run(
     lab: &Lab,
+    shots: &Screenshots<'_>,
     scenario: &Scenario,
     out: &Path,
     progress: &Progress,
@@ -79,7 +81,13 @@ pub async fn run(
             describe(step)
         ));
         let started = Instant::now();
-        let result = run_step(lab, stage, step, &partial, progress, &mut index, i + 1).await;
+        let cx = StepContext {
+            lab,
+            shots,
+            stage,
+            progress,
+        };
+        let result = run_step(&cx, step, &partial, &mut index, i + 1).await;
         let failure = result.err().map(|e| format!("{e:#}"));
         let failed = failure.is_some();
         report.steps.push(StepResult {
@@ -150,15 +158,27 @@ fn describe(step: &Step) -> String {
     }
 }
 
-async fn run_step(
-    lab: &Lab,
+/// What every step runs with.
+struct StepContext<'a> {
+    lab: &'a Lab,
+    shots: &'a Screenshots<'a>,
     stage: Stage,
+    progress: &'a Progress,
+}
+
+async fn run_step(
+    cx: &StepContext<'_>,
     step: &Step,
     out: &Path,
-    progress: &Progress,
     index: &mut Vec<Indexed>,
     number: usize,
 ) -> Result<()> {
+    let StepContext {
+        lab,
+        shots,
+        stage,
+        progress,
+    } = *cx;
     match step {
         Step::Up(u) => {
             let request = UpRequest {
@@ -200,7 +220,8 @@ async fn run_step(
         Step::Snapshot(s) => {
             let folder = format!("{number:02}-{}", s.name);
             let parts = s.capture.clone().unwrap_or_else(|| Capture::ALL.to_vec());
-            let files = snapshot::capture(lab, stage, &parts, &out.join(&folder), &folder).await?;
+            let files =
+                snapshot::capture(lab, shots, stage, &parts, &out.join(&folder), &folder).await?;
             progress.info(format!("  captured {} file(s) into {folder}/", files.len()));
             index.push(Indexed {
                 folder,

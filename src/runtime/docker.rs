@@ -22,8 +22,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use ipnet::Ipv4Net;
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, ExecOutput, NetworkInfo, PublishedPort, Refusal,
-    Runtime,
+    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, NetworkInfo,
+    PublishedPort, Refusal, Runtime,
 };
 
 /// A connected Docker Engine. Cheap to clone: clones share one client.
@@ -155,6 +155,31 @@ impl DockerEngine {
 
 #[async_trait]
 impl Runtime for DockerEngine {
+    async fn info(&self) -> Result<EngineInfo> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .context("asking the engine's version")?;
+        let info = self
+            .docker
+            .info()
+            .await
+            .context("asking the engine's state")?;
+        Ok(EngineInfo {
+            version: version.version.unwrap_or_default(),
+            api_version: self.docker.client_version().to_string(),
+            os: info.operating_system.unwrap_or_default(),
+            kernel: info.kernel_version.unwrap_or_default(),
+            root_dir: info.docker_root_dir.unwrap_or_default(),
+            swarm: info
+                .swarm
+                .and_then(|s| s.local_node_state)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        })
+    }
+
     // ----- images -------------------------------------------------------
 
     /// The labels of a local image, or `None` when the engine has no such image.

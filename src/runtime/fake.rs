@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, ExecOutput, NetworkInfo, PublishedPort, Refusal,
-    Runtime,
+    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, NetworkInfo,
+    PublishedPort, Refusal, Runtime,
 };
 use crate::contract;
 use crate::labels;
@@ -285,6 +285,17 @@ impl State {
 
 #[async_trait]
 impl Runtime for FakeRuntime {
+    async fn info(&self) -> Result<EngineInfo> {
+        Ok(EngineInfo {
+            version: "fake".into(),
+            api_version: "1.41".into(),
+            os: "memory".into(),
+            kernel: "none".into(),
+            root_dir: String::new(),
+            swarm: "inactive".into(),
+        })
+    }
+
     async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>> {
         Ok(self.lock().images.get(image).cloned())
     }

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 pub use types::{
-    refused, ContainerInfo, ContainerSpec, ContainerState, ExecOutput, NetworkInfo, PublishedPort,
-    Refusal,
+    refused, ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, NetworkInfo,
+    PublishedPort, Refusal,
 };
 
 /// A container engine as labctl uses it. Refusals that orchestration acts
@@ -24,6 +24,9 @@ pub use types::{
 /// text to match.
 #[async_trait]
 pub trait Runtime: Send + Sync {
+    /// What the engine says of itself.
+    async fn info(&self) -> Result<EngineInfo>;
+
     // ----- images -------------------------------------------------------
 
     /// The labels of a local image, or `None` when there is no such image.

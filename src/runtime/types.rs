@@ -184,6 +184,23 @@ impl ExecOutput {
     }
 }
 
+/// What the engine says of itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineInfo {
+    /// The engine's version.
+    pub version: String,
+    /// The API version labctl and the engine agreed on.
+    pub api_version: String,
+    /// The engine host's operating system.
+    pub os: String,
+    /// Its kernel.
+    pub kernel: String,
+    /// Where it keeps images and containers.
+    pub root_dir: String,
+    /// This engine's Swarm state: `inactive`, `active`, …
+    pub swarm: String,
+}
+
 /// A request the engine refused for a reason orchestration acts on. Carried
 /// inside an `anyhow::Error`; find it with `downcast_ref::<Refusal>()`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,523 @@
+//! `labctl doctor`: whether this machine can run the lab, check by check,
+//! each problem with what to do. The verdicts are pure functions of what
+//! was found; `run` finds it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::cli::BuildArgs;
+use crate::contract::Role;
+use crate::lab::Publish;
+use crate::naming::{self, LabNames, HA};
+use crate::runtime::{NetworkInfo, Runtime};
+
+/// How a check went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Fine.
+    Ok,
+    /// Works, with something to know.
+    Note,
+    /// The lab will not work until it is fixed.
+    Fail,
+}
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// How it went.
+    pub level: Level,
+    /// What was found.
+    pub found: String,
+    /// What to do, when something is to be done.
+    pub fix: Option<String>,
+}
+
+fn check(name: &'static str, level: Level, found: impl Into<String>, fix: Option<&str>) -> Check {
+    Check {
+        name,
+        level,
+        found: found.into(),
+        fix: fix.map(String::from),
+    }
+}
+
+/// What was found of the base image.
+#[derive(Debug, Clone, Default)]
+pub struct BaseFacts {
+    /// The base asked for.
+    pub base: String,
+    /// Whether it is the default (which labctl can make).
+    pub is_default: bool,
+    /// Whether the engine has it.
+    pub present: bool,
+    /// Whether the engine has the base labctl made earlier.
+    pub made_present: bool,
+    /// Why pulling it failed, when it was tried and failed.
+    pub pull_error: Option<String>,
+    /// Whether debootstrap is on `PATH`.
+    pub debootstrap: bool,
+    /// Whether labctl runs as root.
+    pub root: bool,
+}
+
+/// The base image's verdict.
+pub fn base_check(f: &BaseFacts) -> Check {
+    const NAME: &str = "base image";
+    if f.present {
+        return check(NAME, Level::Ok, format!("`{}` is present", f.base), None);
+    }
+    if f.is_default && f.made_present {
+        return check(
+            NAME,
+            Level::Ok,
+            format!(
+                "`{}:{}` (made here earlier) is present",
+                crate::base_image::MADE_REPO,
+                crate::base_image::MADE_TAG
+            ),
+            None,
+        );
+    }
+    let Some(pull_error) = &f.pull_error else {
+        return check(NAME, Level::Ok, format!("`{}` can be pulled", f.base), None);
+    };
+    if !f.is_default {
+        return check(
+            NAME,
+            Level::Fail,
+            format!(
+                "`{}` is not present and cannot be pulled ({pull_error})",
+                f.base
+            ),
+            Some("load it (`docker load`), or leave out --base to let labctl make a Debian base"),
+        );
+    }
+    match (f.debootstrap, f.root) {
+        (true, true) => check(
+            NAME,
+            Level::Note,
+            format!(
+                "`{}` cannot be pulled ({pull_error}); labctl makes a Debian base with \
+                 debootstrap from this host's mirror at the first build (a minute or two, once)",
+                f.base
+            ),
+            None,
+        ),
+        (false, _) => check(
+            NAME,
+            Level::Fail,
+            format!(
+                "`{}` cannot be pulled ({pull_error}) and debootstrap, which would make it, is \
+                 not installed",
+                f.base
+            ),
+            Some("install debootstrap (`apt-get install debootstrap`), or `docker load` a Debian bookworm image and pass it with --base"),
+        ),
+        (true, false) => check(
+            NAME,
+            Level::Fail,
+            format!(
+                "`{}` cannot be pulled ({pull_error}); making it with debootstrap needs root",
+                f.base
+            ),
+            Some("run `sudo labctl build` once, or `docker load` a base image and pass it with --base"),
+        ),
+    }
+}
+
+/// At least this much free space where the engine keeps images: the
+/// base, `ha`, `webapp` and the browser image.
+pub const DISK_NEEDED: u64 = 2_000_000_000;
+
+/// The disk's verdict, from the free bytes where the engine keeps images.
+pub fn disk_check(root_dir: &str, free: Option<u64>) -> Check {
+    const NAME: &str = "disk space";
+    match free {
+        None => check(
+            NAME,
+            Level::Note,
+            format!("`{root_dir}` is not on this host; not checked"),
+            None,
+        ),
+        Some(b) if b >= DISK_NEEDED => check(
+            NAME,
+            Level::Ok,
+            format!("{:.1} GB free in `{root_dir}`", b as f64 / 1e9),
+            None,
+        ),
+        Some(b) => check(
+            NAME,
+            Level::Fail,
+            format!(
+                "{:.1} GB free in `{root_dir}`; the images need about {:.0} GB",
+                b as f64 / 1e9,
+                DISK_NEEDED as f64 / 1e9
+            ),
+            Some("free space there (`docker system prune` removes unused images)"),
+        ),
+    }
+}
+
+/// The subnet's verdict: the lab's own network is no conflict.
+pub fn subnet_check(names: &LabNames, wanted: Option<Ipv4Net>, networks: &[NetworkInfo]) -> Check {
+    const NAME: &str = "subnet";
+    let others: Vec<&NetworkInfo> = networks
+        .iter()
+        .filter(|n| n.name != names.network())
+        .collect();
+    let chosen = wanted.or_else(|| {
+        names
+            .is_default()
+            .then(|| naming::DEFAULT_SUBNET.parse().ok())
+            .flatten()
+    });
+    let Some(subnet) = chosen else {
+        let taken: Vec<Ipv4Net> = others.iter().flat_map(|n| n.subnets.clone()).collect();
+        return match naming::free_subnet(&taken) {
+            Some(s) => check(
+                NAME,
+                Level::Ok,
+                format!("{s} is free for lab `{}`", names.lab()),
+                None,
+            ),
+            None => check(
+                NAME,
+                Level::Fail,
+                "no free 192.168.x.0/24 is left",
+                Some("name one with --subnet"),
+            ),
+        };
+    };
+    match others
+        .iter()
+        .find(|n| n.subnets.iter().any(|s| naming::overlaps(*s, subnet)))
+    {
+        Some(n) => check(
+            NAME,
+            Level::Fail,
+            format!("{subnet} overlaps network `{}`", n.name),
+            Some("choose another with --subnet, or remove that network"),
+        ),
+        None => check(NAME, Level::Ok, format!("{subnet} is free"), None),
+    }
+}
+
+/// What multi-host labs (Swarm) will find.
+pub fn multi_host_check(swarm: &str, vxlan: bool, ipvs: bool) -> Check {
+    check(
+        "multi-host",
+        Level::Note,
+        format!(
+            "Swarm {}; VXLAN {} (overlay networks {}); IPVS {} ({})",
+            if swarm.is_empty() { "unknown" } else { swarm },
+            if vxlan { "present" } else { "missing" },
+            if vxlan { "work" } else { "cannot work" },
+            if ipvs { "present" } else { "missing" },
+            if ipvs {
+                "services can be published through the routing mesh"
+            } else {
+                "no routing mesh or virtual IPs: services are published on each node's own ports"
+            }
+        ),
+        None,
+    )
+}
+
+/// Whether the checks let the lab run.
+pub fn healthy(checks: &[Check]) -> bool {
+    checks.iter().all(|c| c.level != Level::Fail)
+}
+
+/// What `doctor` is asked to check against.
+pub struct Plan {
+    /// The lab's names.
+    pub names: LabNames,
+    /// Where `up` would publish.
+    pub publish: Publish,
+    /// The subnet `up` would be given.
+    pub subnet: Option<Ipv4Net>,
+    /// The base image settings.
+    pub build: BuildArgs,
+}
+
+/// Runs every check, in order. Checks that need the engine are skipped,
+/// and say so, when it cannot be reached.
+pub async fn run(plan: &Plan) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let endpoint = crate::runtime::endpoint::from_env();
+    let runtime: Option<Arc<dyn Runtime>> = match crate::runtime::connect().await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            checks.push(check("engine", Level::Fail, format!("{e:#}"), None));
+            None
+        }
+    };
+    let Some(runtime) = runtime else {
+        checks.push(check(
+            "the rest",
+            Level::Note,
+            "not checked: it needs the engine",
+            None,
+        ));
+        return checks;
+    };
+    let info = match runtime.info().await {
+        Ok(i) => {
+            checks.push(check(
+                "engine",
+                Level::Ok,
+                format!(
+                    "Docker {} (API {}) at `{}`{}, {} with kernel {}",
+                    i.version,
+                    i.api_version,
+                    endpoint.host,
+                    endpoint.from_where(),
+                    i.os,
+                    i.kernel
+                ),
+                None,
+            ));
+            i
+        }
+        Err(e) => {
+            checks.push(check("engine", Level::Fail, format!("{e:#}"), None));
+            return checks;
+        }
+    };
+    checks.push(base_check(&base_facts(runtime.as_ref(), &plan.build).await));
+    checks.push(disk_check(
+        &info.root_dir,
+        crate::host::free_bytes(std::path::Path::new(&info.root_dir)),
+    ));
+    checks.push(ports_check(runtime.as_ref(), plan).await);
+    match runtime.networks().await {
+        Ok(networks) => checks.push(subnet_check(&plan.names, plan.subnet, &networks)),
+        Err(e) => checks.push(check("subnet", Level::Fail, format!("{e:#}"), None)),
+    }
+    checks.push(screenshot_check(runtime.as_ref()).await);
+    checks.push(multi_host_check(
+        &info.swarm,
+        crate::host::kernel_module("vxlan"),
+        crate::host::kernel_module("ip_vs"),
+    ));
+    checks
+}
+
+async fn base_facts(runtime: &dyn Runtime, build: &BuildArgs) -> BaseFacts {
+    let made = format!(
+        "{}:{}",
+        crate::base_image::MADE_REPO,
+        crate::base_image::MADE_TAG
+    );
+    let has =
+        |image: String| async move { matches!(runtime.image_labels(&image).await, Ok(Some(_))) };
+    let mut facts = BaseFacts {
+        base: build.base.clone(),
+        is_default: build.base == crate::images::DEFAULT_BASE,
+        present: has(build.base.clone()).await,
+        made_present: has(made).await,
+        pull_error: None,
+        debootstrap: crate::host::which("debootstrap"),
+        root: crate::host::is_root(),
+    };
+    let found = facts.present || (facts.is_default && facts.made_present);
+    if !found {
+        facts.pull_error = runtime
+            .pull_image(&build.base)
+            .await
+            .err()
+            .map(|e| format!("{e:#}"));
+    }
+    facts
+}
+
+async fn ports_check(runtime: &dyn Runtime, plan: &Plan) -> Check {
+    const NAME: &str = "host ports";
+    let p = &plan.publish;
+    let lab_up = runtime
+        .container_named(&plan.names.container(HA))
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.label(crate::labels::LAB) == Some(plan.names.lab()));
+    if lab_up {
+        return check(
+            NAME,
+            Level::Ok,
+            format!("lab `{}` is up and holds its ports", plan.names.lab()),
+            None,
+        );
+    }
+    let mut taken = Vec::new();
+    for (port, option) in [(p.http, "--http-port"), (p.stats, "--stats-port")] {
+        if let Err(e) = crate::lab::check_port_free(p.bind, port, option) {
+            taken.push(format!("{e:#}"));
+        }
+    }
+    let shown = |port: u16| {
+        if port == 0 {
+            "any free port".to_string()
+        } else {
+            format!("{}:{port}", p.bind)
+        }
+    };
+    if taken.is_empty() {
+        check(
+            NAME,
+            Level::Ok,
+            format!(
+                "web app on {}, stats page on {}",
+                shown(p.http),
+                shown(p.stats)
+            ),
+            None,
+        )
+    } else {
+        check(
+            NAME,
+            Level::Fail,
+            taken.join("; "),
+            Some("free the port, or choose others with --http-port and --stats-port"),
+        )
+    }
+}
+
+async fn screenshot_check(runtime: &dyn Runtime) -> Check {
+    const NAME: &str = "screenshots";
+    if let Some(browser) = crate::screenshot::host_browser() {
+        return check(NAME, Level::Ok, format!("host browser `{browser}`"), None);
+    }
+    if matches!(
+        runtime.image_labels(Role::Browser.image()).await,
+        Ok(Some(_))
+    ) {
+        return check(
+            NAME,
+            Level::Ok,
+            format!("no host browser; `{}` is built", Role::Browser.image()),
+            None,
+        );
+    }
+    check(
+        NAME,
+        Level::Note,
+        format!(
+            "no host browser; labctl builds `{}` (headless Chromium, about 760 MB) at the first screenshot",
+            Role::Browser.image()
+        ),
+        None,
+    )
+}
+
+/// Where `doctor` checks the ports of a lab.
+pub fn publish_for(
+    names: &LabNames,
+    bind: IpAddr,
+    http: Option<u16>,
+    stats: Option<u16>,
+) -> Publish {
+    Publish::defaults(names, bind, http, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> BaseFacts {
+        BaseFacts {
+            base: "debian:bookworm-slim".into(),
+            is_default: true,
+            present: false,
+            made_present: false,
+            pull_error: Some("no registry".into()),
+            debootstrap: false,
+            root: true,
+        }
+    }
+
+    #[test]
+    fn no_base_and_no_debootstrap_names_the_package() {
+        let c = base_check(&facts());
+        assert_eq!(c.level, Level::Fail);
+        assert_eq!(
+            c.found,
+            "`debian:bookworm-slim` cannot be pulled (no registry) and debootstrap, which would make it, is not installed"
+        );
+        assert!(c
+            .fix
+            .unwrap()
+            .starts_with("install debootstrap (`apt-get install debootstrap`)"));
+        let with = base_check(&BaseFacts {
+            debootstrap: true,
+            ..facts()
+        });
+        assert_eq!(with.level, Level::Note);
+        let not_root = base_check(&BaseFacts {
+            debootstrap: true,
+            root: false,
+            ..facts()
+        });
+        assert_eq!(not_root.level, Level::Fail);
+        assert!(not_root.fix.unwrap().contains("sudo labctl build"));
+        let made = base_check(&BaseFacts {
+            made_present: true,
+            ..facts()
+        });
+        assert_eq!(made.level, Level::Ok);
+        let other = base_check(&BaseFacts {
+            base: "my/base:1".into(),
+            is_default: false,
+            made_present: true,
+            ..facts()
+        });
+        assert_eq!(other.level, Level::Fail);
+    }
+
+    #[test]
+    fn little_disk_fails_and_a_remote_disk_is_not_checked() {
+        assert_eq!(
+            disk_check("/var/lib/docker", Some(500_000_000)).level,
+            Level::Fail
+        );
+        assert_eq!(
+            disk_check("/var/lib/docker", Some(DISK_NEEDED)).level,
+            Level::Ok
+        );
+        assert_eq!(disk_check("/var/lib/docker", None).level, Level::Note);
+    }
+
+    #[test]
+    fn a_taken_subnet_is_named_but_the_labs_own_network_is_not() {
+        let names = LabNames::new("heig").unwrap();
+        let net = |name: &str, s: &str| NetworkInfo {
+            name: name.into(),
+            labels: Default::default(),
+            subnets: vec![s.parse().unwrap()],
+        };
+        let c = subnet_check(&names, None, &[net("other", "192.168.0.0/16")]);
+        assert_eq!(c.level, Level::Fail);
+        assert_eq!(c.found, "192.168.42.0/24 overlaps network `other`");
+        let own = subnet_check(&names, None, &[net("heig", "192.168.42.0/24")]);
+        assert_eq!(own.level, Level::Ok);
+        let demo = LabNames::new("demo").unwrap();
+        let free = subnet_check(&demo, None, &[net("x", "192.168.43.0/24")]);
+        assert_eq!(free.found, "192.168.44.0/24 is free for lab `demo`");
+    }
+
+    #[test]
+    fn multi_host_says_how_services_are_published() {
+        let c = multi_host_check("inactive", true, false);
+        assert_eq!(
+            c.found,
+            "Swarm inactive; VXLAN present (overlay networks work); IPVS missing (no routing mesh or virtual IPs: services are published on each node's own ports)"
+        );
+        assert!(healthy(&[c]));
+    }
+}

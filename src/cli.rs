@@ -83,6 +83,10 @@ pub enum Command {
     /// Measure convergence, zero-downtime scaling and labctl against Docker
     /// Compose; prints figures (BENCHMARKS.md is its Markdown output).
     Bench(BenchArgs),
+    /// Write a lab report skeleton (`report/README.md`) with the lab's
+    /// structure and every deliverable of `logs/` embedded; running it again
+    /// keeps what was written under each heading.
+    Report(ReportArgs),
     /// Check that this machine can run the lab: the engine, the base image,
     /// disk space, the lab's ports and subnet, screenshots, multi-host;
     /// exits 0 when `labctl up` will work.
@@ -246,6 +250,17 @@ pub struct DownArgs {
     /// not only the one `--lab` names.
     #[arg(long)]
     pub all: bool,
+}
+
+/// `report`'s arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The folder `collect` wrote the deliverables into.
+    #[arg(long, default_value = "logs", value_name = "DIR")]
+    pub logs: PathBuf,
+    /// The folder that receives `README.md`.
+    #[arg(long, default_value = "report", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `doctor`'s arguments: what `up` would be given.

@@ -14,7 +14,7 @@ pub const NODE_NAME: &str = "NODE_NAME";
 pub const NODE_IP: &str = "NODE_IP";
 /// The lab's name.
 pub const LAB: &str = "LAB";
-/// The tag a web app shows in its answers (the lab's name).
+/// The tag a web app shows in its answers (its node name, as in the lab).
 pub const TAG: &str = "TAG";
 /// The lab stage (0 to 6) the node runs.
 pub const STAGE: &str = "LABCTL_STAGE";
@@ -120,7 +120,8 @@ impl NodeEnv {
             env.push(format!("{SERF_JOIN}={}", self.serf_join.join(" ")));
         }
         if self.node_ip.is_some() {
-            env.push(format!("{TAG}={}", self.lab));
+            // The lab's compose file tags each web app with its own name.
+            env.push(format!("{TAG}={}", self.node));
         } else {
             let statics: Vec<String> = self
                 .static_servers

@@ -61,6 +61,83 @@ pub async fn get_path(
     Ok(answer.response)
 }
 
+/// One request to `addr` over a new connection, closed after it: `method`
+/// on `path` with extra headers and a body. For the lab's own addresses
+/// (a web app's, from the host) as well as its published ports.
+pub async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    timeout: Duration,
+) -> Result<Response> {
+    let work = async {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .context("connection timed out")??;
+        let (response, _) =
+            request_over(stream, method, path, headers, body.as_bytes().to_vec()).await?;
+        Ok::<_, anyhow::Error>(response)
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .with_context(|| format!("no full answer within {} s", timeout.as_secs()))?
+        .with_context(|| format!("{method} {path} on {addr}"))
+}
+
+/// One request over a connection already open (a TCP or unix socket), which
+/// it closes: the answer, and its body's bytes as they came.
+pub async fn request_over<S>(
+    stream: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<(Response, Bytes)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(HOST, "lab")
+        .header(CONNECTION, "close");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .context("building the request")?;
+    read(sender.send_request(request).await?).await
+}
+
+/// Reads a whole answer: as text, and its body's bytes.
+async fn read(response: hyper::Response<hyper::body::Incoming>) -> Result<(Response, Bytes)> {
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response.into_body().collect().await?.to_bytes();
+    let text = Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    Ok((text, body))
+}
+
 /// One HTTP/1.1 connection to 127.0.0.1, request after request. It never
 /// sends a request again: when the server has closed it, the request fails.
 pub struct Connection {
@@ -110,24 +187,7 @@ impl Connection {
             request = request.header(*name, *value);
         }
         let request = request.body(Empty::new()).context("building the request")?;
-        let response = self.sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response.into_body().collect().await?.to_bytes();
-        let response = Response {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        };
+        let (response, _) = read(self.sender.send_request(request).await?).await?;
         let closes = response
             .header("connection")
             .is_some_and(|v| v.to_ascii_lowercase().contains("close"));

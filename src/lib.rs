@@ -11,6 +11,7 @@ pub mod host;
 pub mod http;
 pub mod images;
 pub mod lab;
+pub mod lab_report;
 pub mod labels;
 pub mod lock;
 pub mod naming;

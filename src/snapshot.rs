@@ -44,7 +44,16 @@ pub fn human_age(age: Duration) -> String {
 }
 
 /// The lab's containers as `docker ps -a` prints them.
+/// Newest first, as the docker CLI lists them (containers created in the
+/// same second: the one of the higher node number first).
 pub fn docker_ps(containers: &[ContainerInfo], now: SystemTime) -> String {
+    let mut containers: Vec<&ContainerInfo> = containers.iter().collect();
+    containers.sort_by_key(|c| {
+        std::cmp::Reverse((
+            c.created,
+            crate::lab::node_order(c.label(labels::NODE).unwrap_or("")),
+        ))
+    });
     let now_s = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -102,29 +111,112 @@ pub fn docker_ps(containers: &[ContainerInfo], now: SystemTime) -> String {
     out
 }
 
-/// A `docker inspect` document as the docker CLI prints it (an array, four
-/// spaces of indent), with the lab's secrets blanked out.
-pub fn inspect_text(mut doc: serde_json::Value) -> Result<String> {
-    if let Some(env) = doc
-        .pointer_mut("/Config/Env")
-        .and_then(|e| e.as_array_mut())
-    {
-        for entry in env.iter_mut() {
-            if let Some(text) = entry.as_str() {
-                if let Some((k, _)) = text.split_once('=') {
-                    if SECRETS.contains(&k) {
-                        *entry = serde_json::Value::String(format!("{k}=<redacted>"));
-                    }
+/// A `docker inspect` document as the docker CLI prints it: the engine's
+/// bytes in an array, indented by four spaces as Go's `json.Indent` does
+/// (order, escapes and nulls kept), with the lab's secrets blanked out.
+pub fn inspect_text(raw: &[u8]) -> String {
+    let mut array = Vec::with_capacity(raw.len() + 2);
+    array.push(b'[');
+    array.extend_from_slice(raw.trim_ascii());
+    array.push(b']');
+    let mut text = go_indent(&String::from_utf8_lossy(&array));
+    for key in SECRETS {
+        text = redact(&text, key);
+    }
+    text.push('\n');
+    text
+}
+
+/// `"KEY=value"` strings with the value replaced by `<redacted>`.
+fn redact(text: &str, key: &str) -> String {
+    let needle = format!("\"{key}=");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&needle) {
+        out.push_str(&rest[..at + needle.len()]);
+        rest = &rest[at + needle.len()..];
+        // The value ends at the next unescaped quote.
+        let mut end = 0;
+        let mut escaped = false;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = i;
+                    break;
                 }
+                _ => escaped = false,
             }
         }
+        out.push_str("<redacted>");
+        rest = &rest[end..];
     }
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    serde_json::Value::Array(vec![doc]).serialize(&mut ser)?;
-    out.push(b'\n');
-    Ok(String::from_utf8(out)?)
+    out.push_str(rest);
+    out
+}
+
+/// JSON indented by four spaces as Go's `json.Indent` does: whitespace
+/// between tokens dropped, a new line and indent after `{`, `[` and `,`,
+/// `": "` after keys, `{}` and `[]` kept empty, strings copied as they are.
+pub fn go_indent(src: &str) -> String {
+    const INDENT: &str = "    ";
+    let mut out = String::with_capacity(src.len() * 2);
+    let mut depth = 0usize;
+    let mut need_indent = false;
+    let mut in_string = false;
+    let mut escaped = false;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str(INDENT);
+        }
+    };
+    for c in src.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => in_string = false,
+                _ => escaped = false,
+            }
+            continue;
+        }
+        if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        if need_indent && c != '}' && c != ']' {
+            need_indent = false;
+            depth += 1;
+            newline(&mut out, depth);
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                escaped = false;
+                out.push(c);
+            }
+            '{' | '[' => {
+                need_indent = true;
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            '}' | ']' => {
+                if need_indent {
+                    need_indent = false;
+                } else {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The `server` names of HAProxy's `nodes` backend in a configuration.
@@ -164,18 +256,30 @@ pub async fn capture(
         .any(|c| c.label(labels::NODE) == Some(HA) && c.state.is_running());
     for part in parts {
         match part {
-            Capture::Ps => put(
-                "docker-ps.txt",
+            Capture::Ps => {
+                let running: Vec<ContainerInfo> = containers
+                    .iter()
+                    .filter(|c| c.state.is_running())
+                    .cloned()
+                    .collect();
+                put(
+                    "docker-ps.txt",
+                    "`docker ps` of the lab".into(),
+                    &docker_ps(&running, SystemTime::now()),
+                )?;
+            }
+            Capture::PsAll => put(
+                "docker-ps-a.txt",
                 "`docker ps -a` of the lab".into(),
                 &docker_ps(&containers, SystemTime::now()),
             )?,
             Capture::Inspect => {
                 for c in &containers {
-                    let doc = lab.inspect(node_of(c)).await?;
+                    let raw = lab.inspect_raw(node_of(c)).await?;
                     put(
                         &format!("inspect-{}.json", c.name),
                         format!("`docker inspect {}`", c.name),
-                        &inspect_text(doc)?,
+                        &inspect_text(&raw),
                     )?;
                 }
             }
@@ -347,14 +451,12 @@ mod tests {
     }
 
     #[test]
-    fn inspect_hides_secrets_and_indents_like_docker() {
-        let doc = serde_json::json!({"Name": "/ha", "Config": {"Env": ["A=1", "SERF_ENCRYPT_KEY=abc", "STATS_AUTH=u:p"]}});
-        let text = inspect_text(doc).unwrap();
-        assert!(text.starts_with("[\n    {\n        \""), "{text}");
-        assert!(text.contains("\"SERF_ENCRYPT_KEY=<redacted>\""));
-        assert!(text.contains("\"STATS_AUTH=<redacted>\""));
-        assert!(!text.contains("abc") && !text.contains("u:p"));
-        assert!(text.contains("\"A=1\""));
+    fn inspect_hides_secrets_and_indents_as_the_docker_cli_does() {
+        let raw = br#"{"Name":"/ha","Args":[],"Mounts":[],"Config":{"Env":["A=1","SERF_ENCRYPT_KEY=ab\"c","STATS_AUTH=u:p"],"Cmd":null,"Labels":{}},"Path":"a, b: {c}","HTML":"\u003cb\u003e"}"#;
+        assert_eq!(
+            inspect_text(raw),
+            "[\n    {\n        \"Name\": \"/ha\",\n        \"Args\": [],\n        \"Mounts\": [],\n        \"Config\": {\n            \"Env\": [\n                \"A=1\",\n                \"SERF_ENCRYPT_KEY=<redacted>\",\n                \"STATS_AUTH=<redacted>\"\n            ],\n            \"Cmd\": null,\n            \"Labels\": {}\n        },\n        \"Path\": \"a, b: {c}\",\n        \"HTML\": \"\\u003cb\\u003e\"\n    }\n]\n"
+        );
     }
 
     #[test]

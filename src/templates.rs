@@ -23,6 +23,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("ha/serf.json", include_str!("../templates/ha/serf.json")),
     (
+        "ha/task4.cfg.tera",
+        include_str!("../templates/ha/task4.cfg.tera"),
+    ),
+    (
         "ha/services/haproxy/run",
         include_str!("../templates/ha/services/haproxy/run"),
     ),

@@ -227,3 +227,51 @@ fn permission_denied_on_the_socket_is_named_first_with_its_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_report_of_the_repositorys_logs_resolves_every_link_and_keeps_answers() {
+    let out = std::env::temp_dir().join(format!("labctl-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let out_arg = out.display().to_string();
+    let (code, stdout, stderr) = without_engine(&["report", "--logs", "logs", "--out", &out_arg]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let file = out.join("README.md");
+    let md = std::fs::read_to_string(&file).unwrap();
+    // Every image and link of the report points at a file that exists.
+    let mut targets = 0;
+    for part in md.split("](").skip(1).chain(md.split("href=\"").skip(1)) {
+        let target = part.split([')', '"']).next().unwrap();
+        if target.starts_with('#') {
+            continue;
+        }
+        assert!(out.join(target).is_file(), "{target} does not resolve");
+        targets += 1;
+    }
+    assert!(targets > 40, "only {targets} links");
+    assert!(
+        md.contains("![screenshot of the stats page"),
+        "no screenshot embedded"
+    );
+    for task in 0..=6 {
+        assert!(
+            md.contains(&format!("## Task {task}: ")),
+            "task {task} missing"
+        );
+    }
+
+    // A second run keeps what the student wrote.
+    let edited = md.replacen(
+        "## Introduction\n\n<!-- your answer -->",
+        "## Introduction\n\nThis lab scales a web app behind HAProxy.",
+        1,
+    );
+    assert_ne!(edited, md);
+    std::fs::write(&file, &edited).unwrap();
+    let (code, _, stderr) = without_engine(&["report", "--logs", "logs", "--out", &out_arg]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let again = std::fs::read_to_string(&file).unwrap();
+    assert!(again.contains("## Introduction\n\nThis lab scales a web app behind HAProxy.\n"));
+    assert_eq!(again, edited);
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -42,7 +42,7 @@ fn a_webapp_killed_under_load_loses_no_request() {
     // Serf holds member events back (coalescing) before the handler logs them.
     lab.eventually("the failure logged", Duration::from_secs(20), || {
         lab.serf_log()
-            .contains("Member failed event received from: s2")
+            .contains("Member member-failed event received from: s2 with role backend")
     });
 }
 

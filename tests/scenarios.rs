@@ -81,27 +81,43 @@ fn collect_every_task_and_check_the_deliverables() {
         assert!(logs.contains("Serf agent"), "{node}: {logs}");
     }
 
-    // Task 3: serf.log records the joins of ha, s1 and s2.
+    // Task 3: serf.log records the joins of ha, s1 and s2 as the lab's
+    // handlers write them: no timestamp, a line per handler run.
     let log = read(&step_dir(&out.join("task3"), "serf-log").join("serf.log"));
-    for node in ["ha", "s1", "s2"] {
-        assert!(
-            log.contains(&format!(
-                "Member join event received from: {node} with role"
-            )),
-            "{log}"
-        );
+    for (node, role) in [("ha", "balancer"), ("s1", "backend"), ("s2", "backend")] {
+        let line = format!("Member join event received from: {node} with role {role}");
+        assert!(log.lines().any(|l| l == line), "{log}");
     }
-
-    // Task 4: /tmp/haproxy.cfg holds only the last member (the lab's flaw);
-    // docker ps and one inspect per container.
-    let t4 = out.join("task4");
-    assert!(servers(&read(&step_dir(&t4, "ha-started").join("haproxy.cfg"))).is_empty());
-    assert_eq!(
-        servers(&read(&step_dir(&t4, "s1-started").join("haproxy.cfg"))),
-        ["s1"]
+    assert!(
+        log.lines().all(|l| l == "Member join script triggered"
+            || l.starts_with("Member join event received from: ")),
+        "{log}"
     );
+
+    // Task 4: /tmp/haproxy.cfg is the lab's one-line template rendered for
+    // the last member that joined (the lab's flaw); docker ps and one
+    // inspect per container.
+    let t4 = out.join("task4");
+    let ha = read(&step_dir(&t4, "ha-started").join("haproxy.cfg"));
+    assert!(
+        ha.starts_with("Container ha has joined the Serf cluster with the following IP address: ")
+            && ha.ends_with(".42\n"),
+        "{ha}"
+    );
+    assert_eq!(ha.lines().count(), 1);
+    let s1 = read(&step_dir(&t4, "s1-started").join("haproxy.cfg"));
+    assert!(
+        s1.starts_with("Container s1 has joined the Serf cluster with the following IP address: "),
+        "{s1}"
+    );
+    assert_eq!(s1.lines().count(), 1);
     let last = step_dir(&t4, "s2-started");
-    assert_eq!(servers(&read(&last.join("haproxy.cfg"))), ["s2"]);
+    let s2 = read(&last.join("haproxy.cfg"));
+    assert!(
+        s2.starts_with("Container s2 has joined the Serf cluster with the following IP address: "),
+        "{s2}"
+    );
+    assert_eq!(s2.lines().count(), 1);
     assert!(read(&last.join("docker-ps.txt")).starts_with("CONTAINER ID   IMAGE"));
     for node in ["ha", "s1", "s2"] {
         let inspect: serde_json::Value = serde_json::from_str(&read(
@@ -109,9 +125,9 @@ fn collect_every_task_and_check_the_deliverables() {
         ))
         .unwrap();
         assert_eq!(inspect[0]["Name"], format!("/{}", lab.container(node)));
+        // Up to stage 5 gossip is in clear, as in the lab: no key to hide.
         let env = inspect[0]["Config"]["Env"].to_string();
-        assert_eq!(env.matches("SERF_ENCRYPT_KEY=").count(), 1, "{env}");
-        assert!(env.contains("SERF_ENCRYPT_KEY=<redacted>"), "{env}");
+        assert!(!env.contains("SERF_ENCRYPT_KEY"), "{env}");
     }
 
     // Task 5: three configs with 0, 1, 2 servers; after s1 stops, only s2.
@@ -133,7 +149,16 @@ fn collect_every_task_and_check_the_deliverables() {
         ["s2"]
     );
     assert_eq!(servers(&read(&stopped.join("haproxy.cfg"))), ["s2"]);
-    assert!(read(&stopped.join("docker-ps.txt")).contains("Exited"));
+    // `docker ps` as the lab's users run it: the stopped s1 is not listed.
+    let ps = read(&stopped.join("docker-ps.txt"));
+    assert!(
+        ps.lines().any(|l| l.ends_with(&lab.container("s2"))),
+        "{ps}"
+    );
+    assert!(
+        !ps.lines().any(|l| l.ends_with(&lab.container("s1"))),
+        "{ps}"
+    );
 
     // Task 6: the running HAProxy follows; six web apps on the stats page.
     let t6 = step_dir(&out.join("task6"), "six-webapps");
@@ -253,5 +278,67 @@ fn a_failed_expectation_fails_the_run_and_keeps_the_previous_results() {
     assert!(step_dir(&failed, "before").join("docker-ps.txt").exists());
     let xml = read(&junit);
     assert!(xml.contains("failures=\"1\" skipped=\"1\""), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn inspect_and_ps_files_are_what_the_docker_cli_prints() {
+    let lab = TestLab::new("clifiles");
+    let dir = scratch("clifiles");
+    let file = dir.join("files.yaml");
+    std::fs::write(
+        &file,
+        "name: files\nstage: 6\nsteps:\n  - up: {webapps: 2}\n  - stop: s1\n  - snapshot: {name: now, capture: [inspect, ps, ps-all]}\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    lab.ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let snap = step_dir(&out, "now");
+    let docker = |args: &[&str]| {
+        let o = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "docker {args:?}: {o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // `docker inspect` byte for byte, but for the gossip key.
+    for node in ["ha", "s1", "s2"] {
+        let name = lab.container(node);
+        let cli = docker(&["inspect", &name]);
+        let key_at = cli.find("\"SERF_ENCRYPT_KEY=").expect("the lab's key") + 18;
+        let key_end = key_at + cli[key_at..].find('"').unwrap();
+        let expected = format!("{}<redacted>{}", &cli[..key_at], &cli[key_end..]);
+        assert_eq!(
+            read(&snap.join(format!("inspect-{name}.json"))),
+            expected,
+            "{name}"
+        );
+    }
+    // `docker ps`: the running containers, newest first; `-a` all of them.
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().last().unwrap().to_string())
+            .collect()
+    };
+    let filter = format!("label=io.labctl.lab={}", lab.name);
+    let cli = docker(&["ps", "--filter", &filter, "--format", "{{.Names}}"]);
+    let cli: Vec<String> = cli.lines().map(String::from).collect();
+    let ps = names(&read(&snap.join("docker-ps.txt")));
+    assert_eq!(ps.len(), 2, "{ps:?}");
+    assert!(!ps.contains(&lab.container("s1")));
+    let mut sorted_cli = cli.clone();
+    sorted_cli.sort();
+    let mut sorted_ps = ps.clone();
+    sorted_ps.sort();
+    assert_eq!(sorted_ps, sorted_cli);
+    let all = names(&read(&snap.join("docker-ps-a.txt")));
+    assert_eq!(all.len(), 3, "{all:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -46,6 +46,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             clap_complete::generate(args.shell, &mut command, "labctl", &mut std::io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Report(args) => {
+            let file = crate::lab_report::write(&args.logs, &args.out)?;
+            println!("wrote {}", file.display());
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Doctor(args) => {
             crate::naming::LabNames::new(&cli.global.lab).map_err(crate::usage::usage)?;
             return doctor::run(&cli.global, args).await;
@@ -85,7 +90,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => collect::run_file(&ctx, &args).await,
         Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
         Command::Bench(args) => bench::run(&ctx, &args).await,
-        Command::Validate(_) | Command::Completions(_) | Command::Man | Command::Doctor(_) => {
+        Command::Validate(_)
+        | Command::Completions(_)
+        | Command::Man
+        | Command::Doctor(_)
+        | Command::Report(_) => {
             unreachable!("these run without an engine")
         }
         Command::Node(_) => unreachable!("node commands run without an engine"),

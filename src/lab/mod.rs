@@ -24,7 +24,7 @@ use ipnet::Ipv4Net;
 pub use crate::contract::{Backends, ConfigServer};
 pub use events::{changes, from_ha_line, Event, Look};
 pub use inventory::{down_all, labs, summarize, LabSummary};
-pub use observe::Observation;
+pub use observe::{node_order, Observation};
 pub use plan::{check_capacity, Publish, ScalePlan};
 pub use wait::{converged, readiness, Probe};
 

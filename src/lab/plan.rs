@@ -169,7 +169,7 @@ pub fn webapp_specs(
             node: node.clone(),
             lab: names.lab().to_string(),
             stage: stage.number(),
-            serf_key: serf_key(network),
+            serf_key: serf_key(network, stage),
             node_ip: Some(ip),
             serf_join: vec![ha_ip.to_string()],
             static_servers: Vec::new(),
@@ -221,7 +221,7 @@ pub fn ha_spec(
         node: HA.to_string(),
         lab: names.lab().to_string(),
         stage: stage.number(),
-        serf_key: serf_key(network),
+        serf_key: serf_key(network, stage),
         node_ip: None,
         serf_join: join,
         static_servers,
@@ -268,9 +268,13 @@ pub fn network_labels(names: &LabNames, serf_key: String) -> HashMap<String, Str
     ])
 }
 
-/// The lab's Serf key, kept on its network.
-fn serf_key(network: &NetworkInfo) -> Option<String> {
-    network.labels.get(labels::SERF_KEY).cloned()
+/// The lab's Serf key, kept on its network; given to the nodes at the final
+/// stage only. Up to stage 5 gossip is in clear, as in the lab, so that a
+/// web app started by hand (`docker run --network heig labctl/webapp`) joins.
+fn serf_key(network: &NetworkInfo, stage: Stage) -> Option<String> {
+    (stage == crate::stage::FINAL)
+        .then(|| network.labels.get(labels::SERF_KEY).cloned())
+        .flatten()
 }
 
 /// Refuses more web apps than the subnet holds.
@@ -349,7 +353,7 @@ mod tests {
                 "SERF_ENCRYPT_KEY=KEY",
                 "NODE_IP=192.168.50.11",
                 "SERF_JOIN=192.168.50.42",
-                "TAG=demo",
+                "TAG=s1",
             ]
         );
         assert_eq!(s1.labels[labels::ROLE], "backend");

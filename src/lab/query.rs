@@ -62,6 +62,13 @@ impl Lab {
 
     /// The engine's description of a node's container, as JSON.
     pub async fn inspect(&self, node: &str) -> Result<serde_json::Value> {
+        let raw = self.inspect_raw(node).await?;
+        serde_json::from_slice(&raw).context("reading the engine's description of a container")
+    }
+
+    /// The engine's description of a node's container, the bytes as the
+    /// engine wrote them.
+    pub async fn inspect_raw(&self, node: &str) -> Result<Vec<u8>> {
         self.runtime
             .inspect_container(&self.names().container(node))
             .await

@@ -16,7 +16,6 @@ pub use on_event::on_event;
 pub use watch::watch;
 
 use std::io::Write;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
@@ -31,10 +30,6 @@ pub const SERF_LOG: &str = "/var/log/serf.log";
 /// Serf's live member list from the local agent.
 pub fn live_members() -> Result<Vec<membership::Member>> {
     serf_rpc::SerfRpc::connect(serf_rpc::RPC_ADDR)?.members()
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 /// Appends lines to the lab's event log.
@@ -53,7 +48,7 @@ fn log_events(lines: &[String]) {
 fn log_refusals(refused: &[Refusal]) {
     let lines: Vec<String> = refused
         .iter()
-        .map(|r| format!("{} Member refused: \"{}\": {}", now(), r.name, r.reason))
+        .map(|r| format!("Member refused: \"{}\": {}", r.name, r.reason))
         .collect();
     for l in &lines {
         println!("labctl: {l}");

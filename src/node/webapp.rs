@@ -62,14 +62,31 @@ pub fn session_from_cookies(cookies: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-/// Reads `{"delay": ms}`; the error says what a valid body looks like.
-pub fn parse_delay(body: &Value) -> std::result::Result<u64, String> {
-    match body.get("delay").and_then(Value::as_u64) {
-        Some(ms) if ms <= MAX_DELAY_MS => Ok(ms),
-        _ => Err(format!(
-            "expected a JSON body like {{\"delay\": 1000}} with a whole number of milliseconds from 0 to {MAX_DELAY_MS}"
-        )),
-    }
+/// What `POST /delay` answers when it has no usable delay, as the lab's
+/// app does.
+pub const DELAY_ERROR: &str =
+    "No delay configured due to an error. Maybe you have not provided the correct JSON payload.";
+
+/// Reads the delay of `POST /delay`: a JSON body `{"delay": ms}` or a form
+/// body `delay=ms`, a whole number of milliseconds up to [`MAX_DELAY_MS`].
+pub fn parse_delay(body: &[u8]) -> Option<u64> {
+    let from_json =
+        serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| match v.get("delay")? {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            });
+    let from_form = || {
+        std::str::from_utf8(body).ok()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == "delay").then(|| v.trim().parse().ok()).flatten()
+        })
+    };
+    from_json
+        .or_else(from_form)
+        .filter(|ms| *ms <= MAX_DELAY_MS)
 }
 
 fn new_session_id() -> String {
@@ -79,16 +96,10 @@ fn new_session_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn root(State(app): State<Arc<App>>, method: Method, headers: HeaderMap) -> Response {
-    let backend_ip = HeaderValue::from_str(&app.identity.ip).ok();
-    if method == Method::HEAD {
-        // Health checks: no session, no delay.
-        let mut resp = StatusCode::OK.into_response();
-        if let Some(ip) = backend_ip {
-            resp.headers_mut().insert("x-backend-ip", ip);
-        }
-        return resp;
-    }
+/// `GET /` and `HEAD /` (the same handler; HEAD answers without the body,
+/// as Express does): waits the configured delay, counts the session's views,
+/// sets the session cookie when the session is new.
+async fn root(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let delay = app.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -115,8 +126,16 @@ async fn root(State(app): State<Arc<App>>, method: Method, headers: HeaderMap) -
         *views += 1;
         (id, *views, fresh)
     };
-    let mut resp = Json(greeting(&app.identity, &id, views)).into_response();
-    if let Some(ip) = backend_ip {
+    let body = greeting(&app.identity, &id, views).to_string();
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+            (header::CONTENT_LENGTH, &body.len().to_string()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Ok(ip) = HeaderValue::from_str(&app.identity.ip) {
         resp.headers_mut().insert("x-backend-ip", ip);
     }
     if fresh {
@@ -130,16 +149,75 @@ async fn root(State(app): State<Arc<App>>, method: Method, headers: HeaderMap) -
 }
 
 async fn set_delay(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
-    let parsed = serde_json::from_slice::<Value>(&body)
-        .map_err(|e| format!("the body is not JSON ({e})"))
-        .and_then(|v| parse_delay(&v));
-    match parsed {
-        Ok(ms) => {
+    match parse_delay(&body) {
+        Some(ms) => {
             app.delay_ms.store(ms, Ordering::Relaxed);
             Json(json!({ "message": format!("New timeout of {ms}ms configured.") })).into_response()
         }
-        Err(why) => (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response(),
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "message": DELAY_ERROR })),
+        )
+            .into_response(),
     }
+}
+
+/// What Express answers for a route it does not have.
+pub fn not_found_page(method: &Method, path: &str) -> String {
+    let escaped = path
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot {method} {escaped}</pre>\n</body>\n</html>\n"
+    )
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        not_found_page(&method, uri.path()),
+    )
+        .into_response()
+}
+
+/// One line per request in the `dev` format of the lab's app's logger:
+/// `GET / 200 1.234 ms - 129`.
+pub fn request_line(
+    method: &Method,
+    uri: &str,
+    status: u16,
+    ms: f64,
+    length: Option<&str>,
+) -> String {
+    format!(
+        "{method} {uri} {status} {ms:.3} ms - {}",
+        length.unwrap_or("-")
+    )
+}
+
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let uri = request.uri().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let length = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    println!(
+        "{}",
+        request_line(
+            &method,
+            &uri,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0,
+            length.as_deref()
+        )
+    );
+    response
 }
 
 /// Serves the web app on `port` until SIGTERM or SIGINT, then finishes the
@@ -153,12 +231,14 @@ pub async fn serve(port: u16, identity: Identity) -> Result<()> {
     let router = Router::new()
         .route("/", get(root))
         .route("/delay", post(set_delay))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(app);
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on port {port}"))?;
-    println!("labctl webapp: listening on {addr}");
+    println!("Application started");
     axum::serve(listener, router)
         .with_graceful_shutdown(stop_signal())
         .await
@@ -190,11 +270,12 @@ mod tests {
         let id = Identity {
             ip: "192.168.42.11".into(),
             host: "s1".into(),
-            tag: "heig".into(),
+            tag: "s1".into(),
         };
+        // The lab's app's key order.
         assert_eq!(
             greeting(&id, "abc", 3).to_string(),
-            r#"{"hello":"world!","host":"s1","id":"abc","ip":"192.168.42.11","sessionViews":3,"tag":"heig"}"#
+            r#"{"hello":"world!","ip":"192.168.42.11","host":"s1","tag":"s1","sessionViews":3,"id":"abc"}"#
         );
     }
 
@@ -210,13 +291,32 @@ mod tests {
     }
 
     #[test]
-    fn delay_bodies() {
-        assert_eq!(parse_delay(&json!({"delay": 250})), Ok(250));
-        assert_eq!(parse_delay(&json!({"delay": 0})), Ok(0));
-        assert!(parse_delay(&json!({"delay": -1})).is_err());
-        assert!(parse_delay(&json!({"delay": "fast"})).is_err());
-        assert!(parse_delay(&json!({"delay": 60_001})).is_err());
-        assert!(parse_delay(&json!({})).is_err());
+    fn delay_bodies_json_or_form() {
+        assert_eq!(parse_delay(br#"{"delay": 250}"#), Some(250));
+        assert_eq!(parse_delay(br#"{"delay": "500"}"#), Some(500));
+        assert_eq!(parse_delay(b"delay=1000"), Some(1000));
+        assert_eq!(parse_delay(b"a=1&delay=0"), Some(0));
+        assert_eq!(parse_delay(br#"{"delay": -1}"#), None);
+        assert_eq!(parse_delay(br#"{"delay": "fast"}"#), None);
+        assert_eq!(parse_delay(br#"{"delay": 60001}"#), None);
+        assert_eq!(parse_delay(b"{}"), None);
+        assert_eq!(parse_delay(b""), None);
+    }
+
+    #[test]
+    fn unknown_routes_and_request_lines_read_as_the_labs() {
+        assert_eq!(
+            not_found_page(&Method::GET, "/nope"),
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot GET /nope</pre>\n</body>\n</html>\n"
+        );
+        assert_eq!(
+            request_line(&Method::HEAD, "/", 200, 1.5971, Some("129")),
+            "HEAD / 200 1.597 ms - 129"
+        );
+        assert_eq!(
+            request_line(&Method::GET, "/x", 404, 0.25, None),
+            "GET /x 404 0.250 ms - -"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! JUnit files are written by `report`.
 
 mod expect;
-mod report;
+mod record;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 pub use expect::check;
-pub use report::{junit, Report, StepResult};
+pub use record::{junit, Report, StepResult};
 
-use report::{write_index, Indexed};
+use record::{write_index, Indexed};
 
 use crate::lab::{Lab, Publish, UpRequest};
 use crate::output::Progress;

@@ -30,6 +30,8 @@ use super::{
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
+    /// The engine's address, for the requests bollard does not make.
+    host: String,
 }
 
 fn status_code(err: &DockerError) -> Option<u16> {
@@ -71,7 +73,10 @@ impl DockerEngine {
         let docker = Docker::connect_with_host(&endpoint.host).with_context(hint)?;
         let docker = docker.negotiate_version().await.with_context(hint)?;
         docker.ping().await.with_context(hint)?;
-        Ok(Self { docker })
+        Ok(Self {
+            docker,
+            host: endpoint.host,
+        })
     }
 
     /// The names (or ids) of the containers the engine lists on a network.
@@ -541,14 +546,31 @@ impl Runtime for DockerEngine {
     }
 
     /// The full `docker inspect` document of a container.
-    async fn inspect_container(&self, name: &str) -> Result<serde_json::Value> {
-        let info = self
-            .docker
-            .inspect_container(name, None)
-            .await
-            .map_err(|e| anyhow!(docker_message(&e)))
-            .with_context(|| format!("inspecting container `{name}`"))?;
-        serde_json::to_value(info).context("encoding the inspect document")
+    async fn inspect_container(&self, name: &str) -> Result<Vec<u8>> {
+        // The engine's own bytes: a client library would drop the fields it
+        // does not know and the nulls, and reorder what it keeps.
+        let path = format!("/v{}/containers/{name}/json", self.docker.client_version());
+        let what = || format!("inspecting container `{name}`");
+        let (response, body) = if let Some(socket) = self.host.strip_prefix("unix://") {
+            let stream = tokio::net::UnixStream::connect(socket)
+                .await
+                .with_context(what)?;
+            crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
+        } else {
+            let addr = self
+                .host
+                .trim_start_matches("tcp://")
+                .trim_start_matches("http://");
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .with_context(what)?;
+            crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
+        }
+        .with_context(what)?;
+        if response.status != 200 {
+            bail!("inspecting container `{name}`: {}", response.body.trim());
+        }
+        Ok(body.to_vec())
     }
 
     /// Runs a command inside a running container and collects its output.

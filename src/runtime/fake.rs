@@ -553,7 +553,7 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn inspect_container(&self, name: &str) -> Result<serde_json::Value> {
+    async fn inspect_container(&self, name: &str) -> Result<Vec<u8>> {
         let s = self.lock();
         let c = s
             .containers
@@ -564,12 +564,12 @@ impl Runtime for FakeRuntime {
             .get(name)
             .map(|spec| spec.env.clone())
             .unwrap_or_default();
-        Ok(serde_json::json!({
+        Ok(serde_json::to_vec(&serde_json::json!({
             "Id": c.info.id,
             "Name": format!("/{name}"),
             "State": { "Status": c.info.state.as_str() },
             "Config": { "Env": env, "Labels": c.info.labels, "Image": c.info.image },
-        }))
+        }))?)
     }
 
     async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {

@@ -108,8 +108,9 @@ pub trait Runtime: Send + Sync {
     /// Removes a container, stopping it first if needed; one that is
     /// already gone is fine.
     async fn remove_container(&self, name: &str) -> Result<()>;
-    /// The engine's full description of a container, as JSON.
-    async fn inspect_container(&self, name: &str) -> Result<serde_json::Value>;
+    /// The engine's full description of a container: its JSON document, the
+    /// bytes as the engine wrote them.
+    async fn inspect_container(&self, name: &str) -> Result<Vec<u8>>;
     /// Runs a command inside a running container and collects its output.
     async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput>;
     /// The last `tail` lines (`all` for everything) of a container's output.

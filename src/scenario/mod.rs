@@ -111,8 +111,10 @@ pub struct SnapshotStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Capture {
-    /// `docker-ps.txt`.
+    /// `docker-ps.txt`: the running containers, as `docker ps` shows them.
     Ps,
+    /// `docker-ps-a.txt`: every container, as `docker ps -a` shows them.
+    PsAll,
     /// `inspect-<container>.json`.
     Inspect,
     /// `haproxy.cfg` (the generated configuration).

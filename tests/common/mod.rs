@@ -129,9 +129,10 @@ impl TestLab {
         let engine = rt
             .block_on(labctl::runtime::docker::DockerEngine::connect())
             .unwrap();
-        let doc = rt
+        let raw = rt
             .block_on(engine.inspect_container(&self.container(node)))
             .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         doc["Config"]["Env"].as_array()?.iter().find_map(|e| {
             e.as_str()?
                 .strip_prefix(&format!("{key}="))

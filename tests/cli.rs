@@ -202,33 +202,6 @@ fn completions_and_the_man_page_come_from_the_cli_definition() {
 }
 
 #[test]
-fn permission_denied_on_the_socket_is_named_first_with_its_fix() {
-    // As an unprivileged user (not in the `docker` group), the socket is
-    // there but refuses the connection.
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            common::BIN,
-            "ps",
-        ])
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env("HOME", "/nonexistent")
-        .output()
-        .expect("setpriv (util-linux) runs labctl as another user");
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.starts_with(
-            "error: permission denied on the Docker Engine's socket `unix:///var/run/docker.sock`: add your user to the `docker` group"
-        ),
-        "{stderr}"
-    );
-}
-
-#[test]
 fn the_report_of_the_repositorys_logs_resolves_every_link_and_keeps_answers() {
     let out = std::env::temp_dir().join(format!("labctl-report-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);

@@ -140,3 +140,30 @@ fn a_base_image_that_cannot_be_had_is_named_with_its_fix() {
         .starts_with("`labctl-test/no-such-base:1` is not present and cannot be pulled"));
     assert!(base["fix"].as_str().unwrap().contains("docker load"));
 }
+
+#[test]
+fn permission_denied_on_the_socket_is_named_first_with_its_fix() {
+    // As an unprivileged user (not in the `docker` group), the socket is
+    // there but refuses the connection.
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::BIN,
+            "ps",
+        ])
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("setpriv (util-linux) runs labctl as another user");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: permission denied on the Docker Engine's socket `unix:///var/run/docker.sock`: add your user to the `docker` group"
+        ),
+        "{stderr}"
+    );
+}

@@ -5,6 +5,8 @@
 //! port, a subnet lost to a race, a node that never comes UP, a network the
 //! engine will not remove. It records what it was asked to change.
 
+mod nodes;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
@@ -18,8 +20,6 @@ use super::{
     PublishedPort, Refusal, Runtime,
 };
 use crate::contract;
-use crate::labels;
-use crate::naming::WEBAPP_PORT;
 
 /// A runtime that lives in memory. Cheap to share behind an `Arc`.
 #[derive(Default)]
@@ -28,7 +28,7 @@ pub struct FakeRuntime {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     images: HashMap<String, HashMap<String, String>>,
     networks: BTreeMap<String, NetworkInfo>,
     containers: BTreeMap<String, Container>,
@@ -173,114 +173,6 @@ fn new_info(
 
 fn missing(what: &str, name: &str) -> anyhow::Error {
     anyhow!("no such {what}: {name}")
-}
-
-impl State {
-    fn running(&self, name: &str) -> Result<&Container> {
-        let c = self
-            .containers
-            .get(name)
-            .ok_or_else(|| missing("container", name))?;
-        if !c.info.state.is_running() {
-            bail!("container {name} is not running");
-        }
-        Ok(c)
-    }
-
-    /// The running containers of the lab `of` belongs to, with a role.
-    fn lab_peers(&self, of: &ContainerInfo, role: &str) -> Vec<&Container> {
-        self.containers
-            .values()
-            .filter(|c| {
-                c.info.state.is_running()
-                    && c.info.label(labels::LAB) == of.label(labels::LAB)
-                    && c.info.label(labels::ROLE) == Some(role)
-            })
-            .collect()
-    }
-
-    /// The web apps `ha`'s Serf agent counts as alive.
-    fn alive_webapps(&self, ha: &ContainerInfo) -> Vec<(String, Ipv4Addr)> {
-        let mut list: Vec<(String, Ipv4Addr)> = self
-            .lab_peers(ha, contract::BACKEND)
-            .into_iter()
-            .filter(|c| c.serf_up)
-            .filter_map(|c| {
-                let node = c.info.label(labels::NODE)?.to_string();
-                let ip = c.info.addresses.values().next().copied()?;
-                Some((node, ip))
-            })
-            .collect();
-        list.sort_by_key(|(n, _)| crate::node::membership::natural_key(n));
-        list
-    }
-
-    fn answer(&mut self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
-        let info = self.running(container)?.info.clone();
-        let ok = |stdout: String| ExecOutput {
-            code: 0,
-            stdout,
-            stderr: String::new(),
-        };
-        match cmd {
-            ["labctl", "node", "backends"] => {
-                let servers: Vec<serde_json::Value> = self
-                    .alive_webapps(&info)
-                    .into_iter()
-                    .map(|(node, ip)| {
-                        let down = self.never_up.contains(&node);
-                        serde_json::json!({
-                            "name": node,
-                            "status": if down { "DOWN" } else { "UP" },
-                            "addr": format!("{ip}:{WEBAPP_PORT}"),
-                            "total": 0,
-                            "check": if down { "L4CON" } else { "L7OK" },
-                            "last_change_s": 1,
-                        })
-                    })
-                    .collect();
-                Ok(ok(
-                    serde_json::json!({ "servers": servers, "last_error": null }).to_string(),
-                ))
-            }
-            ["serf", "members", "-format", "json"] => {
-                let mut members = Vec::new();
-                for role in [contract::BALANCER, contract::BACKEND] {
-                    for c in self.lab_peers(&info, role) {
-                        let ip = c.info.addresses.values().next().copied();
-                        members.push(serde_json::json!({
-                            "name": c.info.label(labels::NODE),
-                            "addr": format!("{}:7946", ip.map(|i| i.to_string()).unwrap_or_default()),
-                            "tags": { "role": role },
-                            "status": if c.serf_up { "alive" } else { "left" },
-                        }));
-                    }
-                }
-                Ok(ok(serde_json::json!({ "members": members }).to_string()))
-            }
-            ["ls", "/nodes"] => {
-                let nodes: Vec<String> = self
-                    .alive_webapps(&info)
-                    .into_iter()
-                    .map(|(n, _)| n)
-                    .collect();
-                Ok(ok(nodes.join("\n")))
-            }
-            ["s6-svc", .., "-d", "/run/s6/serf"] => {
-                if let Some(c) = self.containers.get_mut(container) {
-                    c.serf_up = false;
-                }
-                self.changes.push(format!("leave {container}"));
-                Ok(ok(String::new()))
-            }
-            ["sh", "-c", script] if script.starts_with("serf join") => Ok(ok(String::new())),
-            _ => Ok(ExecOutput {
-                code: 127,
-                stdout: String::new(),
-                stderr: format!("{}: not found", cmd.first().unwrap_or(&"")),
-            }),
-        }
-    }
 }
 
 #[async_trait]

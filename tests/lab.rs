@@ -413,7 +413,7 @@ fn node_verbs_and_ls_do_by_hand_what_the_scenarios_do() {
 
 #[test]
 fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     use std::process::Stdio;
     let lab = TestLab::new("stream");
     lab.ok(&["up"]);
@@ -448,43 +448,16 @@ fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
     assert_eq!(stderr, "oops\n");
 
     // `logs -f` of every node: lines prefixed with their node, as they come.
-    let mut follow = std::process::Command::new(common::BIN)
-        .args(["--lab", &lab.name, "logs", "-f", "-n", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let follow = common::Streaming::start(&["--lab", &lab.name, "logs", "-f", "-n", "0"]);
     std::thread::sleep(Duration::from_millis(500));
     lab.ok(&["scale", "webapp=3"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    let found = loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let hit = line.starts_with("ha | ") && line.contains("s3");
-                seen.push(line);
-                if hit {
-                    break true;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    let _ = follow.kill();
-    let _ = follow.wait();
-    assert!(found, "no `ha | … s3` line while s3 joined: {seen:#?}");
+    let hit = |l: &String| l.starts_with("ha | ") && l.contains("s3");
+    let seen = follow.until(Duration::from_secs(30), |seen| seen.iter().any(hit));
+    drop(follow);
+    assert!(
+        seen.iter().any(hit),
+        "no `ha | … s3` line while s3 joined: {seen:#?}"
+    );
     assert!(
         seen.iter().all(|l| l.contains(" | ")),
         "a line without its node: {seen:#?}"
@@ -493,32 +466,13 @@ fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
 
 #[test]
 fn events_show_a_join_and_a_leave_as_they_happen() {
-    use std::io::BufRead;
-    use std::process::Stdio;
     let lab = TestLab::new("events");
     lab.ok(&["up"]);
-    let mut events = std::process::Command::new(common::BIN)
-        .args(["--lab", &lab.name, "events", "-o", "json", "--for", "90s"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = events.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let events =
+        common::Streaming::start(&["--lab", &lab.name, "events", "-o", "json", "--for", "90s"]);
     std::thread::sleep(Duration::from_millis(500));
     lab.ok(&["scale", "webapp=3"]);
     lab.ok(&["scale", "webapp=2"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut seen: Vec<serde_json::Value> = Vec::new();
     let has = |seen: &[serde_json::Value], source: &str, what: &[&str]| {
         seen.iter().any(|e| {
             e["node"] == "s3" && e["source"] == source && what.iter().any(|w| e["what"] == *w)
@@ -528,15 +482,18 @@ fn events_show_a_join_and_a_leave_as_they_happen() {
     // been seen `failed` rather than `left` on a loaded machine; whether a
     // scale-down is graceful is tested with scale_2_5_1_…).
     let gone = ["leaving", "left", "failed"];
-    while !(has(&seen, "serf", &["joined"]) && has(&seen, "serf", &gone)) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(serde_json::from_str(&line).expect("a JSON object per line")),
-            Err(_) => break,
-        }
-    }
-    let _ = events.kill();
-    let _ = events.wait();
+    let parse = |lines: &[String]| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+            .collect()
+    };
+    let lines = events.until(Duration::from_secs(30), |lines| {
+        let seen = parse(lines);
+        has(&seen, "serf", &["joined"]) && has(&seen, "serf", &gone)
+    });
+    drop(events);
+    let seen = parse(&lines);
     assert!(has(&seen, "serf", &["joined"]), "no join: {seen:#?}");
     assert!(has(&seen, "serf", &gone), "no leave: {seen:#?}");
     assert!(has(&seen, "container", &["started"]), "{seen:#?}");

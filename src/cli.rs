@@ -66,9 +66,11 @@ pub enum Command {
     /// stopped, nodes joining, leaving or failing in Serf, servers UP or
     /// DOWN in HAProxy, reloads and refused configurations.
     Events(EventsArgs),
-    /// Print a node's logs.
+    /// Print nodes' logs (every node's when none is named, each line
+    /// prefixed with its node); `-f` follows them.
     Logs(LogsArgs),
-    /// Run a command inside a node, e.g. `labctl exec ha -- ls /nodes`.
+    /// Run a command inside a node as `docker exec` does (stdin, a TTY on a
+    /// terminal), e.g. `labctl exec ha ls /nodes` or `labctl exec -it ha sh`.
     Exec(ExecArgs),
     /// Remove everything the lab created (containers, network), nothing else.
     Down(DownArgs),

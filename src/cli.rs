@@ -462,6 +462,12 @@ pub enum NodeCommand {
         #[arg(long)]
         if_missing: bool,
     },
+    /// Mark a web app as leaving: `ha` takes it out of its backends at
+    /// once, before its Serf agent's leave reaches it.
+    Drain {
+        /// The node name.
+        name: String,
+    },
     /// Print HAProxy's backend servers as JSON.
     Backends,
     /// Print HAProxy's statistics CSV.

@@ -66,6 +66,9 @@ fn run_node(command: NodeCommand) -> Result<ExitCode> {
             node::watch(Duration::from_millis(interval_ms.max(10)))?
         }
         NodeCommand::RenderConfig { if_missing } => node::render_config(if_missing)?,
+        NodeCommand::Drain { name } => {
+            node::leaving::mark(&node::reconcile::Layout::default(), &name)?;
+        }
         NodeCommand::Backends => node::print_backends()?,
         NodeCommand::Stat => node::print_stat()?,
         NodeCommand::Api { command, master } => {

@@ -73,6 +73,17 @@ impl LabNames {
     pub fn container(&self, node: &str) -> String {
         self.prefixed(node)
     }
+
+    /// The node a container of this lab runs: `s1` from `<lab>-s1`.
+    pub fn node_of<'a>(&self, container: &'a str) -> &'a str {
+        if self.is_default() {
+            container
+        } else {
+            container
+                .strip_prefix(&format!("{}-", self.lab))
+                .unwrap_or(container)
+        }
+    }
 }
 
 /// The node name of web app number `n` (1-based).
@@ -215,6 +226,13 @@ mod tests {
             Some("192.168.50.254".parse().unwrap())
         );
         assert_eq!(a.spare(&used), Some("192.168.50.253".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_container_tells_its_node() {
+        assert_eq!(LabNames::new("heig").unwrap().node_of("s3"), "s3");
+        assert_eq!(LabNames::new("demo").unwrap().node_of("demo-s3"), "s3");
+        assert_eq!(LabNames::new("demo").unwrap().node_of("other"), "other");
     }
 
     #[test]

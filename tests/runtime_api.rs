@@ -161,3 +161,30 @@ fn a_restarted_ha_gets_its_servers_from_the_file_and_the_membership() {
     lab.ok(&["scale", "webapp=1"]);
     assert_file_is_what_runs(&lab, &["s1"]);
 }
+
+#[test]
+fn a_drained_webapp_is_out_of_rotation_before_its_agent_leaves() {
+    let lab = TestLab::new("drain");
+    lab.ok(&["up", "--webapps", "3"]);
+    lab.assert_all_up(&["s1", "s2", "s3"]);
+    // What `scale` and `stop` tell `ha` first.
+    lab.exec("ha", &["labctl", "node", "drain", "s3"]);
+    lab.eventually("s3 out of HAProxy", Duration::from_secs(5), || {
+        let (running, file) = running_and_file(&backends(&lab));
+        !running.contains_key("s3") && !file.contains_key("s3")
+    });
+    // Its agent has not left: Serf still counts it alive.
+    let status = lab.status();
+    let s3 = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "s3")
+        .cloned()
+        .unwrap();
+    assert_eq!(s3["serf"], "alive", "{status}");
+    // The scale-down that follows leaves s1 and s2 serving, no reload.
+    lab.ok(&["scale", "webapp=2"]);
+    lab.assert_all_up(&["s1", "s2"]);
+    assert_eq!(backends(&lab)["processes"]["reloads"], 0);
+}

@@ -9,7 +9,7 @@ use ipnet::Ipv4Net;
 use super::observe::Observation;
 use super::plan::{self, ScaleWork};
 use super::Lab;
-use crate::naming::{self, Addressing};
+use crate::naming::{self, Addressing, HA};
 use crate::output::{some_of, Progress};
 use crate::runtime::{refused, ContainerSpec, NetworkInfo, Refusal};
 
@@ -168,13 +168,32 @@ impl Lab {
         self.leave(&self.names().container(node)).await;
     }
 
-    /// Makes a running web app leave the cluster gracefully: its Serf agent
-    /// is taken down by the supervisor, and leaves on SIGTERM. Best effort.
+    /// Makes a running web app leave the cluster gracefully: `ha` is told
+    /// first, and takes it out of its backends at once (the leave would
+    /// otherwise reach it by gossip, a few hundred milliseconds later); then
+    /// its Serf agent is taken down by the supervisor, and leaves on SIGTERM.
+    /// Best effort.
     async fn leave(&self, container: &str) {
+        self.drain(self.names().node_of(container)).await;
         let _ = self
             .runtime
             .exec(container, &["s6-svc", "-d", SERF_SERVICE])
             .await;
+    }
+
+    /// Tells `ha` that web app `node` is leaving: it takes it out of its
+    /// backends at once. Best effort (an `ha` that is down has nothing to
+    /// take out).
+    pub(super) async fn drain(&self, node: &str) {
+        if naming::webapp_number(node).is_some() {
+            let _ = self
+                .runtime
+                .exec(
+                    &self.names().container(HA),
+                    &["labctl", "node", "drain", node],
+                )
+                .await;
+        }
     }
 
     /// Stops and removes web apps that were told to leave. HAProxy drops a

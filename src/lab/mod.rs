@@ -339,6 +339,9 @@ impl Lab {
     pub async fn stop_node(&self, node: &str, timeout_s: i32, progress: &Progress) -> Result<()> {
         let _lock = self.lock(progress).await?;
         let c = self.node(node).await?;
+        if c.state.is_running() {
+            self.drain(node).await;
+        }
         self.runtime.stop_container(&c.name, timeout_s).await
     }
 

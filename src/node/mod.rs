@@ -3,6 +3,7 @@
 
 pub mod haproxy;
 mod init;
+pub mod leaving;
 pub mod membership;
 mod on_event;
 pub mod reconcile;

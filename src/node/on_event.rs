@@ -70,7 +70,9 @@ pub fn on_event() -> Result<()> {
         OnEvent::Regenerate => Mode::Write,
         OnEvent::Apply => Mode::Apply,
     };
-    let (servers, refused) = backends(&live_members()?);
+    let members = live_members()?;
+    let (servers, refused) = backends(&members);
+    let servers = super::leaving::without_leaving(&Layout::default(), servers, &members);
     log_refusals(&refused);
     if let super::reconcile::Outcome::Live { waiting, .. } =
         reconcile_and_log(&Layout::default(), &servers, mode)?

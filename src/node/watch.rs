@@ -143,6 +143,7 @@ pub fn watch(interval: Duration) -> Result<()> {
             Ok(members) => {
                 serf_down_reported = false;
                 let (servers, refused) = backends(&members);
+                let servers = super::leaving::without_leaving(&layout, servers, &members);
                 if let Some(refused) = watcher.refusals_changed(refused) {
                     log_refusals(&refused);
                 }

@@ -36,7 +36,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
         md,
         "- Each benchmark runs on a fresh lab of its own (`bench-…`), stage 6, published on 127.0.0.1; load goes only to that port.\n\
          - **Join**: from just before the container is created and started to the moment HAProxy reports it UP with a passed health check (read from the CSV of its stats page on the lab's published port, every 5 ms); 2 → 12 one by one, then 2 → 12 in one `scale`.\n\
-         - **Leave**: graceful = the node's Serf agent is taken down (it leaves the cluster); SIGKILL = `docker kill`; each until HAProxy no longer has it in rotation (not UP).\n\
+         - **Leave**: graceful = the web app is taken out as `labctl scale` does it (`ha` is told first, then the node's Serf agent leaves the cluster); SIGKILL = `docker kill`; each until HAProxy no longer has it in rotation (not UP).\n\
          - **Under load** (zero downtime, 2 → N → 2): three kinds of clients send `GET /` through `ha` — 4 keep their connection and send at once, 4 open one connection per request (`Connection: close`), 32 keep their connection and pause 1–250 ms between requests. No client ever sends a request again: every request without a 2xx answer on its first attempt is a failure. Zero downtime: the lab scales 2 → 6 → 2 {} times, with one web app SIGKILLed per cycle. 2 → N → 2 runs under a lighter load (1, 1 and 16 clients): on two cores, N web apps starting at once and clients sending as fast as they can starve the Serf agents' gossip. HAProxy's reloads are its master's count; workers started are new worker process ids seen while sampling.\n\
          - **Compose**: the same images; `labctl up` / `scale` as commands against `docker-compose up -d` / `--scale` of an equivalent file, alternating, each until every web app has answered through `ha`.\n",
         r.cycles
@@ -158,6 +158,7 @@ const TUNING: &str = "\
 | change | figure | before → after |
 |---|---|---|
 | Serf `local` profile; `ha` polls its agent every 100 ms over one kept RPC connection instead of waiting for Serf's coalesced events | graceful leave → out, p50 / p95 | 475 / 538 → 219 / 284 ms |
+| `scale` and `stop` tell `ha` first (`labctl node drain`): the web app leaves rotation without waiting for its leave to arrive by gossip | graceful leave → out, p50 / p95 | 201 / 265 → 100 / 122 ms |
 | HAProxy checks `inter 300ms fastinter 150ms fall 2 rise 1`, `timeout check 300ms` | SIGKILL → out, p50 / p95 | 1448 / 3746 → 855 / 895 ms |
 | a replaced `ha` gets one `-retry-join` per known web app | replaced `ha` back in its cluster | ≈ 110 s → 0.5 s |
 | a new `ha` also joins the web apps started with it (Serf retries a failed join only after 1 s, its minimum) | `labctl up`, ha + 2 all UP, 8 runs each | 0.9–2.8 s (one run in two paid the retry) → 0.8–1.1 s |

@@ -199,14 +199,16 @@ impl Lab {
     /// Stops and removes web apps that were told to leave. HAProxy drops a
     /// web app as soon as Serf says it is leaving, while its agent is still
     /// telling the cluster: stopped before it is done, the node would be
-    /// seen as failed, not left. So the supervisor is asked to wait (up to
-    /// 5 s) for the agent to exit first.
+    /// seen as failed, not left. So the supervisor is asked to wait for the
+    /// agent to exit first: up to 15 s, for Serf's leave waits up to 5 s for
+    /// its own broadcast and 5 s more for its membership layer's, and a
+    /// loaded machine has been seen to need the first 5 s whole.
     pub(super) async fn remove_left(&self, containers: &[(String, bool)]) -> Result<()> {
         stream::iter(containers.iter().map(|(name, running)| async move {
             if *running {
                 let _ = self
                     .runtime
-                    .exec(name, &["s6-svc", "-wD", "-T", "5000", "-d", SERF_SERVICE])
+                    .exec(name, &["s6-svc", "-wD", "-T", "15000", "-d", SERF_SERVICE])
                     .await;
             }
             self.runtime.stop_container(name, STOP_TIMEOUT_S).await?;

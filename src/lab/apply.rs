@@ -20,6 +20,8 @@ pub const STOP_TIMEOUT_S: i32 = 10;
 /// How many times a subnet picked for the user may be lost to another lab
 /// created at the same moment.
 const SUBNET_RACES: usize = 8;
+/// How long removing web apps waits for `ha` to have seen them leave.
+const LEAVE_SEEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The supervisor's service directory of the Serf agent in every node.
 const SERF_SERVICE: &str = "/run/s6/serf";
 
@@ -196,21 +198,30 @@ impl Lab {
         }
     }
 
-    /// Stops and removes web apps that were told to leave. HAProxy drops a
-    /// web app as soon as Serf says it is leaving, while its agent is still
-    /// telling the cluster: stopped before it is done, the node would be
-    /// seen as failed, not left. So the supervisor is asked to wait for the
-    /// agent to exit first: up to 15 s, for Serf's leave waits up to 5 s for
-    /// its own broadcast and 5 s more for its membership layer's, and a
-    /// loaded machine has been seen to need the first 5 s whole.
+    /// Stops and removes web apps that were told to leave. `ha` drops a web
+    /// app before its agent has told the cluster: stopped before it is done,
+    /// the node would be seen as failed, not left. So the supervisor is
+    /// asked to wait for each agent to exit (up to 15 s: Serf's leave waits
+    /// up to 5 s for its own broadcast and 5 s more for its membership
+    /// layer's), and then `ha`'s agent to have heard the leaves.
     pub(super) async fn remove_left(&self, containers: &[(String, bool)]) -> Result<()> {
-        stream::iter(containers.iter().map(|(name, running)| async move {
-            if *running {
-                let _ = self
-                    .runtime
-                    .exec(name, &["s6-svc", "-wD", "-T", "15000", "-d", SERF_SERVICE])
-                    .await;
-            }
+        let running: Vec<&String> = containers
+            .iter()
+            .filter(|(_, running)| *running)
+            .map(|(name, _)| name)
+            .collect();
+        stream::iter(running.iter().map(|name| async move {
+            let _ = self
+                .runtime
+                .exec(name, &["s6-svc", "-wD", "-T", "15000", "-d", SERF_SERVICE])
+                .await;
+        }))
+        .buffer_unordered(PARALLEL)
+        .collect::<Vec<()>>()
+        .await;
+        let nodes: Vec<&str> = running.iter().map(|c| self.names().node_of(c)).collect();
+        self.wait_left(&nodes).await;
+        stream::iter(containers.iter().map(|(name, _)| async move {
             self.runtime.stop_container(name, STOP_TIMEOUT_S).await?;
             self.runtime.remove_container(name).await
         }))
@@ -220,6 +231,28 @@ impl Lab {
         Ok(())
     }
 
+    /// Waits (up to [`LEAVE_SEEN_TIMEOUT`]) until `ha`'s Serf agent has seen
+    /// `nodes` leave. Leaves travel by gossip, and several web apps leaving
+    /// at once gossip partly to each other: stopped before `ha` has heard,
+    /// a node's leave can be lost with them, and `ha` then finds it failed.
+    async fn wait_left(&self, nodes: &[&str]) {
+        if nodes.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        while started.elapsed() < LEAVE_SEEN_TIMEOUT {
+            let Ok(members) = self.members().await else {
+                return;
+            };
+            let still = members.iter().any(|m| {
+                nodes.contains(&m.name.as_str()) && matches!(m.status.as_str(), "alive" | "leaving")
+            });
+            if !still {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
     /// Removes containers, in parallel.
     pub(super) async fn remove_all(&self, names: &[String]) -> Result<()> {
         stream::iter(names.iter().map(|n| self.runtime.remove_container(n)))

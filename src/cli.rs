@@ -129,24 +129,8 @@ pub struct UpArgs {
     #[arg(long, short = 'n', value_name = "N")]
     pub webapps: Option<u32>,
 
-    /// The lab's subnet (default: 192.168.42.0/24 for lab `heig`, a free
-    /// 192.168.x.0/24 for other labs).
-    #[arg(long, env = "LABCTL_SUBNET")]
-    pub subnet: Option<Ipv4Net>,
-
-    /// Host address the published ports bind to.
-    #[arg(long, env = "LABCTL_BIND", default_value = "127.0.0.1")]
-    pub bind: IpAddr,
-
-    /// Host port for HAProxy's traffic port 80 (default: 80 for lab `heig`,
-    /// a free port for other labs).
-    #[arg(long, env = "LABCTL_HTTP_PORT")]
-    pub http_port: Option<u16>,
-
-    /// Host port for HAProxy's stats page (default: 1936 for lab `heig`, a
-    /// free port for other labs).
-    #[arg(long, env = "LABCTL_STATS_PORT")]
-    pub stats_port: Option<u16>,
+    #[command(flatten)]
+    pub place: PlacementArgs,
 
     /// Make the lab behave as at the end of task N of the lab (0: HAProxy
     /// alone with static servers … 6: the final system).
@@ -265,24 +249,45 @@ pub struct ReportArgs {
     pub out: PathBuf,
 }
 
+/// Where a lab goes: its subnet and published ports (`up`, and `doctor`
+/// checking what `up` would be given).
+#[derive(Debug, Clone, Args)]
+pub struct PlacementArgs {
+    /// The lab's subnet (default: 192.168.42.0/24 for lab `heig`, a free
+    /// 192.168.x.0/24 for other labs).
+    #[arg(long, env = "LABCTL_SUBNET")]
+    pub subnet: Option<Ipv4Net>,
+
+    /// Host address the published ports bind to.
+    #[arg(long, env = "LABCTL_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Host port for HAProxy's traffic port 80 (default: 80 for lab `heig`,
+    /// a free port for other labs).
+    #[arg(long, env = "LABCTL_HTTP_PORT")]
+    pub http_port: Option<u16>,
+
+    /// Host port for HAProxy's stats page (default: 1936 for lab `heig`, a
+    /// free port for other labs).
+    #[arg(long, env = "LABCTL_STATS_PORT")]
+    pub stats_port: Option<u16>,
+}
+
+impl PlacementArgs {
+    /// Where lab `names` publishes its ports.
+    pub fn publish(&self, names: &crate::naming::LabNames) -> crate::lab::Publish {
+        crate::lab::Publish::defaults(names, self.bind, self.http_port, self.stats_port)
+    }
+}
+
 /// `doctor`'s arguments: what `up` would be given.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// The subnet `up` would be given.
-    #[arg(long, env = "LABCTL_SUBNET")]
-    pub subnet: Option<Ipv4Net>,
-    /// Host address the published ports would bind to.
-    #[arg(long, env = "LABCTL_BIND", default_value = "127.0.0.1")]
-    pub bind: IpAddr,
-    /// Host port for the web app.
-    #[arg(long, env = "LABCTL_HTTP_PORT")]
-    pub http_port: Option<u16>,
-    /// Host port for the stats page.
-    #[arg(long, env = "LABCTL_STATS_PORT")]
-    pub stats_port: Option<u16>,
+    #[command(flatten)]
+    pub place: PlacementArgs,
     #[command(flatten)]
     pub build: BuildArgs,
 }

@@ -2,7 +2,6 @@
 //! each problem with what to do. The verdicts are pure functions of what
 //! was found; `run` finds it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
@@ -414,16 +413,6 @@ async fn screenshot_check(runtime: &dyn Runtime) -> Check {
         ),
         None,
     )
-}
-
-/// Where `doctor` checks the ports of a lab.
-pub fn publish_for(
-    names: &LabNames,
-    bind: IpAddr,
-    http: Option<u16>,
-    stats: Option<u16>,
-) -> Publish {
-    Publish::defaults(names, bind, http, stats)
 }
 
 #[cfg(test)]

@@ -20,6 +20,24 @@ fn doctor(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, serde_json::Valu
     (out.status.code(), doc)
 }
 
+/// labctl as an unprivileged user (not in the `docker` group), on the
+/// default socket.
+fn as_nobody(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::BIN,
+        ])
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env("HOME", "/nonexistent")
+        .output()
+        .expect("setpriv (util-linux) runs labctl as another user")
+}
+
 /// The check called `name`.
 fn check<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     doc["checks"]
@@ -60,20 +78,7 @@ fn an_unreachable_engine_is_named_and_the_rest_not_checked() {
 
 #[test]
 fn permission_denied_on_the_socket_is_named_with_the_docker_group() {
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            common::BIN,
-            "doctor",
-            "-o",
-            "json",
-        ])
-        .env_remove("DOCKER_HOST")
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap();
+    let out = as_nobody(&["doctor", "-o", "json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -145,19 +150,7 @@ fn a_base_image_that_cannot_be_had_is_named_with_its_fix() {
 fn permission_denied_on_the_socket_is_named_first_with_its_fix() {
     // As an unprivileged user (not in the `docker` group), the socket is
     // there but refuses the connection.
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            common::BIN,
-            "ps",
-        ])
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env("HOME", "/nonexistent")
-        .output()
-        .expect("setpriv (util-linux) runs labctl as another user");
+    let out = as_nobody(&["ps"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -65,14 +65,7 @@ fn a_killed_serf_agent_is_restarted_and_rejoins() {
         "s1 back in the cluster and UP",
         Duration::from_secs(30),
         || {
-            let status = lab.status();
-            let s1 = status["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|n| n["node"] == "s1")
-                .cloned()
-                .unwrap();
+            let s1 = lab.node_status("s1");
             s1["serf"] == "alive" && s1["haproxy"] == "UP"
         },
     );

@@ -184,15 +184,8 @@ fn docker_stop_of_a_webapp_is_a_graceful_leave() {
     lab.eventually("s2 out of HAProxy", Duration::from_secs(15), || {
         lab.config_servers() == names(&["s1"])
     });
-    let status = lab.status();
-    let s2 = status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == "s2")
-        .unwrap()
-        .clone();
-    assert_eq!(s2["serf"], "left", "{status}");
+    let s2 = lab.node_status("s2");
+    assert_eq!(s2["serf"], "left", "{s2}");
     assert_eq!(lab.registry(), names(&["s1"]));
     // `up` brings it back.
     lab.ok(&["up"]);
@@ -360,15 +353,8 @@ fn node_verbs_and_ls_do_by_hand_what_the_scenarios_do() {
         Duration::from_secs(15),
         || gone("s3"),
     );
-    let status = lab.status();
-    let s3 = status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == "s3")
-        .cloned()
-        .unwrap();
-    assert_eq!(s3["serf"], "left", "{status}");
+    let s3 = lab.node_status("s3");
+    assert_eq!(s3["serf"], "left", "{s3}");
     assert_eq!(lab.ok(&["start", "s3"]).trim(), "started s3");
     lab.assert_all_up(&["s1", "s2", "s3"]);
 

@@ -174,15 +174,8 @@ fn a_drained_webapp_is_out_of_rotation_before_its_agent_leaves() {
         !running.contains_key("s3") && !file.contains_key("s3")
     });
     // Its agent has not left: Serf still counts it alive.
-    let status = lab.status();
-    let s3 = status["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == "s3")
-        .cloned()
-        .unwrap();
-    assert_eq!(s3["serf"], "alive", "{status}");
+    let s3 = lab.node_status("s3");
+    assert_eq!(s3["serf"], "alive", "{s3}");
     // The scale-down that follows leaves s1 and s2 serving, no reload.
     lab.ok(&["scale", "webapp=2"]);
     lab.assert_all_up(&["s1", "s2"]);

@@ -12,9 +12,9 @@ use crate::naming::LabNames;
 pub async fn run(global: &Global, args: &DoctorArgs) -> Result<ExitCode> {
     let names = LabNames::new(&global.lab)?;
     let plan = Plan {
-        publish: doctor::publish_for(&names, args.bind, args.http_port, args.stats_port),
+        publish: args.place.publish(&names),
         names,
-        subnet: args.subnet,
+        subnet: args.place.subnet,
         build: args.build.clone(),
     };
     let checks = doctor::run(&plan).await;

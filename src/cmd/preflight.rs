@@ -5,7 +5,6 @@
 use anyhow::Result;
 
 use crate::cli::{Cli, Command, UpArgs};
-use crate::lab::Publish;
 use crate::naming::{Addressing, LabNames};
 use crate::scenario;
 use crate::usage::usage;
@@ -38,13 +37,13 @@ pub fn check(cli: &Cli) -> Result<()> {
 }
 
 fn check_up(names: &LabNames, args: &UpArgs) -> Result<()> {
-    if let Some(subnet) = args.subnet {
+    if let Some(subnet) = args.place.subnet {
         let addressing = Addressing::new(subnet).map_err(usage)?;
         if let Some(n) = args.webapps {
             crate::lab::check_capacity(addressing, n).map_err(usage)?;
         }
     }
-    let publish = Publish::defaults(names, args.bind, args.http_port, args.stats_port);
+    let publish = args.place.publish(names);
     if publish.http != 0 && publish.http == publish.stats {
         return Err(usage(format!(
             "the web app and the stats page cannot share port {}; give --http-port and \

@@ -12,7 +12,7 @@ use crate::lab::{Publish, UpRequest};
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     let publish = Publish {
         stats_auth: args.stats_auth.clone(),
-        ..Publish::defaults(ctx.lab.names(), args.bind, args.http_port, args.stats_port)
+        ..args.place.publish(ctx.lab.names())
     };
     images::ensure(
         ctx.lab.runtime().as_ref(),
@@ -23,7 +23,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     )
     .await?;
     let request = UpRequest {
-        subnet: args.subnet,
+        subnet: args.place.subnet,
         publish,
         webapps: args.webapps,
         stage: crate::stage::Stage::new(args.stage)?,

@@ -42,34 +42,28 @@ pub fn summarize(containers: &[ContainerInfo], networks: &[NetworkInfo]) -> Vec<
         labels.get(labels::MANAGED).map(String::as_str) == Some("true")
     };
     let mut labs: BTreeMap<String, LabSummary> = BTreeMap::new();
-    let entry = |labs: &mut BTreeMap<String, LabSummary>, lab: &str| {
-        labs.entry(lab.to_string())
-            .or_insert_with(|| LabSummary {
-                lab: lab.to_string(),
-                webapps: 0,
-                running: 0,
-                ha_running: false,
-                stage: None,
-                http: None,
-                stats: None,
-                subnet: None,
-            })
-            .lab
-            .clone()
-    };
+    fn entry<'a>(labs: &'a mut BTreeMap<String, LabSummary>, lab: &str) -> &'a mut LabSummary {
+        labs.entry(lab.to_string()).or_insert_with(|| LabSummary {
+            lab: lab.to_string(),
+            webapps: 0,
+            running: 0,
+            ha_running: false,
+            stage: None,
+            http: None,
+            stats: None,
+            subnet: None,
+        })
+    }
     for n in networks.iter().filter(|n| managed(&n.labels)) {
         if let Some(lab) = n.labels.get(labels::LAB) {
-            let key = entry(&mut labs, lab);
-            labs.get_mut(&key).expect("just added").subnet =
-                n.subnets.first().map(ToString::to_string);
+            entry(&mut labs, lab).subnet = n.subnets.first().map(ToString::to_string);
         }
     }
     for c in containers.iter().filter(|c| managed(&c.labels)) {
         let Some(lab) = c.label(labels::LAB) else {
             continue;
         };
-        let key = entry(&mut labs, lab);
-        let summary = labs.get_mut(&key).expect("just added");
+        let summary = entry(&mut labs, lab);
         if c.label(labels::ROLE) == Some(contract::BACKEND) {
             summary.webapps += 1;
             summary.running += usize::from(c.state.is_running());

@@ -95,6 +95,18 @@ impl TestLab {
         serde_json::from_str(&self.ok(&["ps", "--format", "json"])).expect("ps json")
     }
 
+    /// One node's row of `labctl status --format json`.
+    pub fn node_status(&self, node: &str) -> serde_json::Value {
+        let status = self.status();
+        status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == node)
+            .cloned()
+            .unwrap_or_else(|| panic!("no `{node}` in {status}"))
+    }
+
     /// `labctl status --format json`.
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["status", "--format", "json"])).expect("status json")

@@ -27,6 +27,14 @@ pub const SERF_JOIN: &str = "SERF_JOIN";
 pub const STATIC_SERVERS: &str = "STATIC_SERVERS";
 /// `ha`: `user:pass` the stats page asks for.
 pub const STATS_AUTH: &str = "STATS_AUTH";
+/// The lab's subnet, given to nodes that run as Swarm tasks: their Serf
+/// agent advertises their address in it (a task has several networks).
+pub const SUBNET: &str = "LAB_SUBNET";
+/// `1` when the node runs as a Swarm task.
+pub const SWARM: &str = "LABCTL_SWARM";
+/// Where a Swarm task finds the lab's Serf configuration (its key), a
+/// Swarm secret.
+pub const SERF_SECRET_FILE: &str = "/run/secrets/serf.json";
 /// The node's role word, set by its image (`balancer` or `backend`).
 pub const ROLE: &str = "ROLE";
 
@@ -42,6 +50,9 @@ pub enum Role {
     Webapp,
     /// The lab's headless browser (screenshots), not a node of the lab.
     Browser,
+    /// A node of a local Swarm cluster (a Docker Engine in a container),
+    /// not a node of the lab.
+    Engine,
 }
 
 impl Role {
@@ -54,6 +65,7 @@ impl Role {
             Role::Ha => "ha",
             Role::Webapp => "webapp",
             Role::Browser => "browser",
+            Role::Engine => "engine",
         }
     }
 
@@ -63,6 +75,7 @@ impl Role {
             Role::Ha => "labctl/ha:latest",
             Role::Webapp => "labctl/webapp:latest",
             Role::Browser => "labctl/browser:latest",
+            Role::Engine => "labctl/engine:latest",
         }
     }
 
@@ -72,6 +85,7 @@ impl Role {
             Role::Ha => BALANCER,
             Role::Webapp => BACKEND,
             Role::Browser => "browser",
+            Role::Engine => "engine",
         }
     }
 }

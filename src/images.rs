@@ -79,8 +79,9 @@ pub fn build_context(
             entries.push((rel.to_string(), mode, file.text.clone().into_bytes()));
         }
     }
-    // The browser runs no labctl: its context stays small.
-    if role != Role::Browser {
+    // The browser and the cluster's engines run no labctl: their contexts
+    // stay small.
+    if !matches!(role, Role::Browser | Role::Engine) {
         entries.push(("labctl".into(), 0o755, binary.to_vec()));
     }
     entries.sort();
@@ -242,22 +243,24 @@ pub async fn ensure_browser(
     args: &BuildArgs,
     progress: &Progress,
 ) -> Result<()> {
+    ensure_tool(engine, templates, args, Role::Browser, progress).await
+}
+
+/// Builds one of the images that run no labctl (the browser, the local
+/// cluster's engine) from the lab's base, unless it is up to date.
+pub async fn ensure_tool(
+    engine: &dyn Runtime,
+    templates: &Templates,
+    args: &BuildArgs,
+    role: Role,
+    progress: &Progress,
+) -> Result<()> {
     let name = resolve_base(engine, args, progress).await?;
     let base = Base {
         id: engine.image_id(&name).await?,
         name,
     };
-    build_role(
-        engine,
-        templates,
-        args,
-        &base,
-        &[],
-        Role::Browser,
-        false,
-        progress,
-    )
-    .await
+    build_role(engine, templates, args, &base, &[], role, false, progress).await
 }
 
 /// Builds one image, unless (and `always` is not set) its context has not

@@ -4,6 +4,7 @@
 pub mod base_image;
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod contract;
 pub mod doctor;
@@ -24,6 +25,7 @@ pub mod screenshot;
 pub mod snapshot;
 pub mod stage;
 pub mod stats;
+pub mod swarm;
 pub mod templates;
 pub mod terminal;
 pub mod usage;
@@ -69,6 +71,8 @@ fn run_node(command: NodeCommand) -> Result<ExitCode> {
         NodeCommand::Drain { name } => {
             node::leaving::mark(&node::reconcile::Layout::default(), &name)?;
         }
+        NodeCommand::Address => node::swarm::print_address()?,
+        NodeCommand::Retire => node::swarm::retire()?,
         NodeCommand::Backends => node::print_backends()?,
         NodeCommand::Stat => node::print_stat()?,
         NodeCommand::Api { command, master } => {

@@ -14,6 +14,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../templates/browser/Dockerfile.tera"),
     ),
     (
+        "engine/Dockerfile.tera",
+        include_str!("../templates/engine/Dockerfile.tera"),
+    ),
+    (
         "ha/Dockerfile.tera",
         include_str!("../templates/ha/Dockerfile.tera"),
     ),

@@ -254,6 +254,7 @@ fn a_foreign_container_with_a_lab_name_is_refused_and_untouched() {
                 ip: "0.0.0.0".parse().unwrap(),
                 aliases: vec![],
                 publish: vec![],
+                runs_engine: false,
             })
             .await
             .ok();

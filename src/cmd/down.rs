@@ -18,6 +18,11 @@ fn say(lab: &str, removed: &[String]) {
 
 pub async fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
     if !args.all {
+        if let Some(lab) = super::swarm::find(ctx).await? {
+            return super::swarm::down(ctx, &lab, args).await;
+        }
+    }
+    if !args.all {
         let removed = ctx.lab.down(&ctx.progress).await?;
         ctx.progress.finish();
         say(ctx.lab.names().lab(), &removed);

@@ -11,6 +11,9 @@ use super::Context;
 use crate::cli::ExecArgs;
 
 pub async fn run(ctx: &Context, args: &ExecArgs) -> Result<ExitCode> {
+    if let Some(lab) = super::swarm::find(ctx).await? {
+        return super::swarm::exec(&lab, args).await;
+    }
     let node = ctx.lab.node(&args.node).await?;
     if !node.state.is_running() {
         bail!(

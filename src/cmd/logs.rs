@@ -50,6 +50,9 @@ impl Prefixed {
 }
 
 pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
+    if let Some(lab) = super::swarm::find(ctx).await? {
+        return super::swarm::logs(&lab, args).await;
+    }
     let tail = args
         .tail
         .map_or_else(|| "all".to_string(), |n| n.to_string());

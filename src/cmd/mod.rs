@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod cluster;
 mod collect;
 mod doctor;
 mod down;
@@ -14,6 +15,7 @@ mod preflight;
 mod ps;
 mod scale;
 mod status;
+mod swarm;
 mod up;
 mod validate;
 
@@ -55,6 +57,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             crate::naming::LabNames::new(&cli.global.lab).map_err(crate::usage::usage)?;
             return doctor::run(&cli.global, args).await;
         }
+        Command::Cluster(args) => return cluster::run(&cli.global, args).await,
         Command::Man => {
             let command = <Cli as clap::CommandFactory>::command();
             clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
@@ -94,6 +97,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Completions(_)
         | Command::Man
         | Command::Doctor(_)
+        | Command::Cluster(_)
         | Command::Report(_) => {
             unreachable!("these run without an engine")
         }

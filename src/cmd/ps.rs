@@ -69,6 +69,9 @@ pub fn rows(ctx: &Context, containers: &[ContainerInfo]) -> Vec<Row> {
 }
 
 pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
+    if let Some(lab) = super::swarm::find(ctx).await? {
+        return super::swarm::ps(&lab, args).await;
+    }
     let containers = ctx.lab.containers().await?;
     let rows = rows(ctx, &containers);
     match args.format {

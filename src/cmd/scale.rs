@@ -8,6 +8,9 @@ use super::Context;
 use crate::cli::ScaleArgs;
 
 pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<ExitCode> {
+    if let Some(lab) = super::swarm::find(ctx).await? {
+        return super::swarm::scale(ctx, &lab, args).await;
+    }
     let _lock = ctx.lab.lock(&ctx.progress).await?;
     ctx.lab.scale(args.target, &ctx.progress).await?;
     ctx.lab

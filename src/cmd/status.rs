@@ -54,6 +54,9 @@ pub struct Report {
 }
 
 pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
+    if let Some(lab) = super::swarm::find(ctx).await? {
+        return super::swarm::status(&lab, args).await;
+    }
     let containers = ctx.lab.containers().await?;
     let network = ctx.lab.names().network();
     let mut warnings = Vec::new();

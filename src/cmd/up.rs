@@ -10,6 +10,9 @@ use crate::images;
 use crate::lab::{Publish, UpRequest};
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
+    if args.engine == crate::cli::Engine::Swarm {
+        return super::swarm::up(ctx, args).await;
+    }
     let publish = Publish {
         stats_auth: args.stats_auth.clone(),
         ..args.place.publish(ctx.lab.names())

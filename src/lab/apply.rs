@@ -264,7 +264,7 @@ impl Lab {
 }
 
 /// A fresh Serf encryption key: 32 random bytes, base64.
-fn new_serf_key() -> Result<String> {
+pub fn new_serf_key() -> Result<String> {
     use base64::Engine as _;
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)

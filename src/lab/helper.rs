@@ -30,6 +30,7 @@ impl Lab {
             ip,
             aliases: vec![node.to_string()],
             publish: Vec::new(),
+            runs_engine: false,
         };
         // One left by an interrupted run would hold the name.
         self.runtime.remove_container(&spec.name).await?;

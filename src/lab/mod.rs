@@ -22,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 
 pub use crate::contract::{Backends, ConfigServer};
+pub use apply::new_serf_key;
 pub use events::{changes, from_ha_line, Event, Look};
 pub use inventory::{down_all, labs, summarize, LabSummary};
 pub use observe::{node_order, Observation};

@@ -185,6 +185,7 @@ pub fn webapp_specs(
             ip,
             aliases: vec![node],
             publish: Vec::new(),
+            runs_engine: false,
         });
     }
     Ok(specs)
@@ -240,6 +241,7 @@ pub fn ha_spec(
             (80, publish.bind.to_string(), publish.http),
             (1936, publish.bind.to_string(), publish.stats),
         ],
+        runs_engine: false,
     })
 }
 

@@ -49,7 +49,7 @@ pub fn render_config(if_missing: bool) -> Result<()> {
 /// Where the services the image carries live, and where the ones of the
 /// current stage are set up for s6.
 const SERVICES: &str = "/etc/s6/services";
-const SCAN_DIR: &str = "/run/s6";
+pub(super) const SCAN_DIR: &str = "/run/s6";
 
 /// The containers' entrypoint: sets up the services of the stage in
 /// `LABCTL_STAGE` and hands over to s6-svscan as PID 1; at stage 0 (no
@@ -75,11 +75,29 @@ pub fn init() -> Result<()> {
             std::fs::copy(format!("{SERVICES}/{svc}/run"), dir.join("run"))
                 .with_context(|| format!("setting up service `{svc}`"))?;
         }
+        if !balancer && std::env::var(crate::contract::SWARM).is_ok_and(|v| v == "1") {
+            retire_on_sigterm(scan)?;
+        }
         std::process::Command::new("s6-svscan").arg(SCAN_DIR).exec()
     } else {
         std::process::Command::new(format!("{SERVICES}/{}/run", services[0])).exec()
     };
     Err(err).context("starting the node's programs")
+}
+
+/// On a Swarm, the supervisor's SIGTERM (a scale-down, a drained node)
+/// runs `labctl node retire` instead of stopping the services at once: `ha`
+/// takes the web app out of rotation first.
+fn retire_on_sigterm(scan: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let control = scan.join(".s6-svscan");
+    std::fs::create_dir_all(&control)
+        .with_context(|| format!("creating `{}`", control.display()))?;
+    let script = control.join("SIGTERM");
+    std::fs::write(&script, "#!/bin/sh\nexec labctl node retire\n")
+        .with_context(|| format!("writing `{}`", script.display()))?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("making `{}` executable", script.display()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod on_event;
 pub mod reconcile;
 pub mod serf_rpc;
 pub mod servers;
+pub mod swarm;
 mod watch;
 pub mod webapp;
 
@@ -155,7 +156,10 @@ pub fn webapp_identity() -> webapp::Identity {
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into());
     webapp::Identity {
-        ip: std::env::var(crate::contract::NODE_IP).unwrap_or_default(),
+        ip: std::env::var(crate::contract::NODE_IP)
+            .ok()
+            .or_else(swarm::own_address)
+            .unwrap_or_default(),
         host,
         tag: std::env::var(crate::contract::TAG).unwrap_or_else(|_| "labctl".into()),
     }

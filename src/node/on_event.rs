@@ -1,6 +1,6 @@
 //! `labctl node on-event`: Serf's event handler on `ha`.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use anyhow::{Context, Result};
 
@@ -15,6 +15,9 @@ use crate::stage::{OnEvent, Stage};
 pub fn on_event() -> Result<()> {
     let stage = Stage::from_env()?;
     let event = std::env::var("SERF_EVENT").unwrap_or_else(|_| "unknown".into());
+    if event == "query" {
+        return on_query(stage);
+    }
     let kind = event.strip_prefix("member-").unwrap_or(&event).to_string();
     let stdin = std::io::stdin();
     let mut event_members = Vec::new();
@@ -81,6 +84,30 @@ pub fn on_event() -> Result<()> {
             println!("labctl: waiting: {w}");
         }
     }
+    Ok(())
+}
+
+/// A Serf query to `ha`: a web app on a Swarm asks to be taken out of
+/// rotation before it stops ([`super::swarm::DRAIN_QUERY`], its name as
+/// payload). It is marked as leaving and the membership applied at once;
+/// the answer says so.
+fn on_query(stage: Stage) -> Result<()> {
+    let name = std::env::var("SERF_QUERY_NAME").unwrap_or_default();
+    if name != super::swarm::DRAIN_QUERY || stage.on_event() != OnEvent::Apply {
+        return Ok(());
+    }
+    let mut payload = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin().lock().take(256), &mut payload)
+        .context("reading the query from Serf")?;
+    let node = payload.trim();
+    let layout = Layout::default();
+    super::leaving::mark(&layout, node)?;
+    let members = live_members()?;
+    let (servers, refused) = backends(&members);
+    let servers = super::leaving::without_leaving(&layout, servers, &members);
+    log_refusals(&refused);
+    reconcile_and_log(&layout, &servers, Mode::Apply)?;
+    println!("{} {node}", super::swarm::DRAINED);
     Ok(())
 }
 

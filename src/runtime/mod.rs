@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod endpoint;
 pub mod fake;
+pub mod swarm;
 mod types;
 
 use std::collections::HashMap;
@@ -130,10 +131,31 @@ pub trait Runtime: Send + Sync {
         follow: bool,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()>;
+
+    // ----- moving images between engines ---------------------------------
+
+    /// Local images as one archive, as `docker save` writes it.
+    async fn export_images(&self, images: &[&str]) -> Result<Vec<u8>>;
+    /// Loads an archive written by [`Runtime::export_images`], as `docker
+    /// load` does.
+    async fn load_images(&self, archive: Vec<u8>) -> Result<()>;
+
+    /// The engine as a Swarm manager, when it can be one.
+    fn as_swarm(&self) -> Option<&dyn swarm::Swarm> {
+        None
+    }
 }
 
 /// Connects to the Docker Engine named by `DOCKER_HOST` (or the local
 /// socket).
 pub async fn connect() -> Result<std::sync::Arc<dyn Runtime>> {
     Ok(std::sync::Arc::new(docker::DockerEngine::connect().await?))
+}
+
+/// Connects to the Docker Engine at `host` (`tcp://HOST:PORT`), such as a
+/// node of a Swarm.
+pub async fn connect_to(host: &str) -> Result<std::sync::Arc<dyn Runtime>> {
+    Ok(std::sync::Arc::new(
+        docker::DockerEngine::connect_to(host).await?,
+    ))
 }

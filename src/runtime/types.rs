@@ -155,6 +155,9 @@ pub struct ContainerSpec {
     /// Ports to publish: container port, host address, host port (0 lets the
     /// engine pick a free one).
     pub publish: Vec<(u16, String, u16)>,
+    /// It runs a container engine of its own (a node of a local Swarm): the
+    /// privileges that needs, and its own cgroup tree.
+    pub runs_engine: bool,
 }
 
 /// What a command run inside a container printed and returned.

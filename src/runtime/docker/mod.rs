@@ -2,6 +2,7 @@
 //! imports bollard. Docker's refusals become [`Refusal`]s here, and only here.
 
 mod exec;
+mod swarm;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -54,6 +55,35 @@ fn docker_message(err: &DockerError) -> String {
     }
 }
 
+/// The host settings of a container that runs a Docker Engine of its own.
+/// `--privileged` is not needed (and not granted everywhere): every
+/// capability but CAP_SYS_RESOURCE, no seccomp or AppArmor confinement, the
+/// kernel's paths unmasked, and the host's cgroup tree, writable, so that
+/// the inner engine can make cgroups for its containers.
+fn engine_host_config(
+    network: &str,
+    port_bindings: HashMap<String, Option<Vec<PortBinding>>>,
+) -> HostConfig {
+    HostConfig {
+        network_mode: Some(network.to_string()),
+        port_bindings: Some(port_bindings),
+        init: Some(false),
+        cap_add: Some(vec!["ALL".into()]),
+        cap_drop: Some(vec!["SYS_RESOURCE".into()]),
+        security_opt: Some(vec![
+            "seccomp=unconfined".into(),
+            "apparmor=unconfined".into(),
+        ]),
+        // What the docker CLI's `systempaths=unconfined` sends: no path of
+        // the kernel's masked or read-only.
+        masked_paths: Some(Vec::new()),
+        readonly_paths: Some(Vec::new()),
+        cgroupns_mode: Some(bollard::models::HostConfigCgroupnsModeEnum::HOST),
+        binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
+        ..Default::default()
+    }
+}
+
 impl DockerEngine {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
     /// agrees on an API version with it.
@@ -77,6 +107,26 @@ impl DockerEngine {
         Ok(Self {
             docker,
             host: endpoint.host,
+        })
+    }
+
+    /// Connects to the engine at `host` (`tcp://HOST:PORT`), for example a
+    /// node of a Swarm, and agrees on an API version with it.
+    pub async fn connect_to(host: &str) -> Result<Self> {
+        let docker = Docker::connect_with_host(host)
+            .map(|d| d.with_timeout(std::time::Duration::from_secs(600)))
+            .with_context(|| format!("connecting to the engine at `{host}`"))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .with_context(|| format!("reaching the engine at `{host}`"))?;
+        docker
+            .ping()
+            .await
+            .with_context(|| format!("reaching the engine at `{host}`"))?;
+        Ok(Self {
+            docker,
+            host: host.to_string(),
         })
     }
 
@@ -459,11 +509,15 @@ impl Runtime for DockerEngine {
                     .map(|(port, _, _)| format!("{port}/tcp"))
                     .collect(),
             ),
-            host_config: Some(HostConfig {
-                network_mode: Some(spec.network.clone()),
-                port_bindings: Some(port_bindings),
-                init: Some(false),
-                ..Default::default()
+            host_config: Some(if spec.runs_engine {
+                engine_host_config(&spec.network, port_bindings)
+            } else {
+                HostConfig {
+                    network_mode: Some(spec.network.clone()),
+                    port_bindings: Some(port_bindings),
+                    init: Some(false),
+                    ..Default::default()
+                }
             }),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
@@ -572,5 +626,39 @@ impl Runtime for DockerEngine {
 
     async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String> {
         self.logs_text(container, tail, timestamps).await
+    }
+
+    async fn export_images(&self, images: &[&str]) -> Result<Vec<u8>> {
+        let mut stream = self.docker.export_images(images);
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .with_context(|| format!("saving images {}", images.join(", ")))?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    async fn load_images(&self, archive: Vec<u8>) -> Result<()> {
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut stream =
+            self.docker
+                .import_image(options, bollard::body_full(archive.into()), None);
+        while let Some(item) = stream.next().await {
+            let item = item
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .context("loading images")?;
+            if let Some(error) = item.error_detail.and_then(|d| d.message) {
+                bail!("loading images: {error}");
+            }
+        }
+        Ok(())
+    }
+
+    fn as_swarm(&self) -> Option<&dyn super::swarm::Swarm> {
+        Some(self)
     }
 }

@@ -496,4 +496,26 @@ impl Runtime for FakeRuntime {
             .map(|c| format!("{} started\n", c.info.name))
             .ok_or_else(|| missing("container", container))
     }
+
+    /// The fake's archive is the images' names, a line each.
+    async fn export_images(&self, images: &[&str]) -> Result<Vec<u8>> {
+        let s = self.lock();
+        let mut out = String::new();
+        for image in images {
+            if !s.images.contains_key(*image) {
+                return Err(missing("image", image));
+            }
+            out.push_str(image);
+            out.push('\n');
+        }
+        Ok(out.into_bytes())
+    }
+
+    async fn load_images(&self, archive: Vec<u8>) -> Result<()> {
+        let mut s = self.lock();
+        for image in String::from_utf8_lossy(&archive).lines() {
+            s.images.insert(image.to_string(), HashMap::new());
+        }
+        Ok(())
+    }
 }

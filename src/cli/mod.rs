@@ -1,5 +1,9 @@
 //! The command line: every verb, option and its help text.
 
+mod cluster;
+
+pub use cluster::{ClusterArgs, ClusterCommand, Engine};
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -82,6 +86,10 @@ pub enum Command {
     Collect(CollectArgs),
     /// Check scenario files without running them (no Docker needed).
     Validate(ValidateArgs),
+    /// A local multi-node Docker Swarm in containers, to run the lab past
+    /// one machine: `labctl cluster up --nodes 3`, then `labctl up --engine
+    /// swarm` against its manager.
+    Cluster(ClusterArgs),
     /// Measure convergence, zero-downtime scaling and labctl against Docker
     /// Compose; prints figures (BENCHMARKS.md is its Markdown output).
     Bench(BenchArgs),
@@ -131,6 +139,11 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub place: PlacementArgs,
+
+    /// Where the lab runs: `docker` (containers on this engine) or `swarm`
+    /// (services on the Swarm this engine manages; stage 6 only).
+    #[arg(long, env = "LABCTL_ENGINE", value_enum, default_value_t = Engine::Docker)]
+    pub engine: Engine,
 
     /// Make the lab behave as at the end of task N of the lab (0: HAProxy
     /// alone with static servers … 6: the final system).
@@ -473,6 +486,13 @@ pub enum NodeCommand {
         /// The node name.
         name: String,
     },
+    /// Print this node's address on the lab's network (the interface in
+    /// `LABCTL_SUBNET`): what its Serf agent advertises on a Swarm, where
+    /// a task has several networks.
+    Address,
+    /// A web app's graceful stop (its supervisor's SIGTERM handler on a
+    /// Swarm): `ha` takes it out of rotation first, then its services stop.
+    Retire,
     /// Print HAProxy's backend servers as JSON.
     Backends,
     /// Print HAProxy's statistics CSV.

@@ -1,0 +1,75 @@
+//! `labctl cluster` and the choice of engine.
+
+use std::net::IpAddr;
+
+use clap::{Args, Subcommand, ValueEnum};
+use ipnet::Ipv4Net;
+
+use super::{BuildArgs, Format};
+
+/// Where a lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Containers on one Docker Engine.
+    Docker,
+    /// Services on a Docker Swarm (the engine labctl talks to manages it).
+    Swarm,
+}
+
+/// `cluster`'s arguments.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The cluster's name.
+    #[arg(long, global = true, env = "LABCTL_CLUSTER", default_value = crate::cluster::plan::DEFAULT_CLUSTER)]
+    pub name: String,
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+/// `cluster`'s verbs.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a local Swarm: N containers running Docker's engine (node1
+    /// manages), the lab's images loaded into each; prints the manager's
+    /// DOCKER_HOST. Run again after `labctl build` to load new images.
+    Up(ClusterUpArgs),
+    /// Remove the local Swarm's nodes (and all they held) and its network.
+    Down,
+    /// List the local Swarms and their nodes.
+    Ls {
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// `cluster up`'s arguments.
+#[derive(Debug, Args)]
+pub struct ClusterUpArgs {
+    /// How many nodes: one manager and N-1 workers.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub nodes: u32,
+
+    /// The subnet of the nodes' own network on this host.
+    #[arg(long, default_value = crate::cluster::plan::DEFAULT_SUBNET)]
+    pub subnet: Ipv4Net,
+
+    /// Host address the manager's ports are published on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// Host port of the manager's engine (DOCKER_HOST=tcp://BIND:PORT).
+    #[arg(long, default_value_t = 2375)]
+    pub api_port: u16,
+
+    /// Host port of the lab's port 80 (`ha` runs on the manager).
+    #[arg(long, default_value_t = 80)]
+    pub http_port: u16,
+
+    /// Host port of the lab's stats page.
+    #[arg(long, default_value_t = 1936)]
+    pub stats_port: u16,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+}

@@ -1,0 +1,280 @@
+//! A local multi-node Docker Swarm for trying the lab past one machine: each
+//! node a container running Debian's Docker Engine, node 1 the manager, the
+//! lab's images loaded into every node (no registry needed).
+
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures_util::future::try_join_all;
+
+use crate::cli::BuildArgs;
+use crate::contract::Role;
+use crate::output::Progress;
+use crate::runtime::{self, Runtime};
+use crate::templates::Templates;
+pub use plan::{ClusterRequest, ClusterSummary};
+
+/// How long a node's engine may take to answer after its container starts.
+const ENGINE_START: Duration = Duration::from_secs(90);
+
+/// The images every node needs.
+const LAB_IMAGES: [&str; 2] = ["labctl/ha:latest", "labctl/webapp:latest"];
+
+/// The local clusters on the host's engine.
+pub async fn list(host: &dyn Runtime) -> Result<Vec<ClusterSummary>> {
+    let containers = host
+        .containers_with_label(crate::labels::MANAGED, "true")
+        .await?;
+    Ok(plan::summarize(&containers))
+}
+
+/// Connects to a node's engine, waiting for it to answer.
+async fn wait_engine(url: &str) -> Result<Arc<dyn Runtime>> {
+    let started = Instant::now();
+    loop {
+        match runtime::connect_to(url).await {
+            Ok(engine) => return Ok(engine),
+            Err(e) if started.elapsed() > ENGINE_START => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "the engine at {url} did not answer within {} s; see its output with \
+                         `docker logs` on its node container",
+                        ENGINE_START.as_secs()
+                    )
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+fn swarm_of(engine: &dyn Runtime) -> Result<&dyn runtime::swarm::Swarm> {
+    engine
+        .as_swarm()
+        .context("this engine cannot be a Swarm node")
+}
+
+/// Makes the cluster: builds the images it needs, starts the nodes, forms
+/// the Swarm and loads the lab's images into every node. What it made is
+/// removed again if it fails. Returns the manager's engine address.
+pub async fn up(
+    host: &dyn Runtime,
+    templates: &Templates,
+    build: &BuildArgs,
+    req: &ClusterRequest,
+    progress: &Progress,
+) -> Result<String> {
+    req.check().map_err(crate::usage::usage)?;
+    if let Some(existing) = list(host).await?.into_iter().find(|c| c.name == req.name) {
+        if existing
+            .nodes
+            .iter()
+            .all(|(_, _, state)| state == "running")
+        {
+            let manager = existing
+                .manager
+                .clone()
+                .context("the manager publishes no engine port")?;
+            refresh_images(host, &existing, progress).await?;
+            return Ok(manager);
+        }
+        bail!(
+            "cluster `{}` exists but not all of its nodes run; remove it with `labctl cluster down{}` \
+             and make it again",
+            req.name,
+            name_flag(&req.name)
+        );
+    }
+    crate::images::ensure(host, templates, build, false, progress).await?;
+    crate::images::ensure_tool(host, templates, build, Role::Engine, progress).await?;
+    let made = form(host, req, progress).await;
+    if made.is_err() {
+        progress.info(format!("removing the half-made cluster `{}`", req.name));
+        let _ = down(host, &req.name, progress).await;
+    }
+    made
+}
+
+fn name_flag(name: &str) -> String {
+    if name == plan::DEFAULT_CLUSTER {
+        String::new()
+    } else {
+        format!(" --name {name}")
+    }
+}
+
+/// Starts the nodes and forms the Swarm.
+async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> Result<String> {
+    let network = plan::network(&req.name);
+    host.create_network(
+        &network,
+        req.subnet,
+        plan::gateway(req.subnet),
+        &plan::cluster_labels(&req.name),
+    )
+    .await
+    .map_err(|e| {
+        if runtime::refused(&e, |r| matches!(r, runtime::Refusal::Overlaps(_))) {
+            e.context("choose another subnet for the cluster's nodes with --subnet")
+        } else {
+            e
+        }
+    })?;
+    let specs = plan::node_specs(req);
+    progress.info(format!(
+        "starting {} node{} of cluster `{}` on {}",
+        specs.len(),
+        if specs.len() == 1 { "" } else { "s" },
+        req.name,
+        req.subnet
+    ));
+    for spec in &specs {
+        host.create_container(spec).await?;
+        if let Err(e) = host.start_container(&spec.name).await {
+            if runtime::refused(&e, |r| matches!(r, runtime::Refusal::PortTaken(_))) {
+                return Err(e.context(
+                    "a host port of the cluster is taken; choose others with --api-port, \
+                     --http-port and --stats-port",
+                ));
+            }
+            return Err(e);
+        }
+    }
+    let engines = try_join_all(specs.iter().map(|s| wait_engine_at(s.ip))).await?;
+    progress.info("forming the Swarm (node1 manages)");
+    let manager_ip = specs[0].ip;
+    let token = swarm_of(engines[0].as_ref())?.init(manager_ip).await?;
+    let archive = host
+        .export_images(&LAB_IMAGES)
+        .await
+        .context("saving the lab's images for the cluster's nodes")?;
+    progress.info(format!(
+        "loading the lab's images into {} node{} ({} MB)",
+        engines.len(),
+        if engines.len() == 1 { "" } else { "s" },
+        archive.len() / 1_000_000
+    ));
+    let joins = engines.iter().zip(&specs).skip(1).map(|(engine, spec)| {
+        let token = token.clone();
+        async move {
+            swarm_of(engine.as_ref())?
+                .join(&manager_ip.to_string(), &token, spec.ip)
+                .await
+        }
+    });
+    let loads = engines.iter().zip(&specs).map(|(engine, spec)| {
+        let archive = archive.clone();
+        async move {
+            engine
+                .load_images(archive)
+                .await
+                .with_context(|| format!("loading the lab's images into {}", spec.name))
+        }
+    });
+    let (joined, loaded) = tokio::join!(try_join_all(joins), try_join_all(loads));
+    joined?;
+    loaded?;
+    let manager = swarm_of(engines[0].as_ref())?;
+    let nodes = manager.nodes().await?;
+    let ready = nodes.iter().filter(|n| n.state == "ready").count();
+    if ready != specs.len() {
+        bail!(
+            "the Swarm has {ready} ready node(s) of {}: {}",
+            specs.len(),
+            nodes
+                .iter()
+                .map(|n| format!("{} {}", n.hostname, n.state))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(format!(
+        "tcp://{}:{}",
+        match req.bind {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+            ip => ip.to_string(),
+        },
+        req.api_port
+    ))
+}
+
+async fn wait_engine_at(ip: std::net::Ipv4Addr) -> Result<Arc<dyn Runtime>> {
+    wait_engine(&plan::engine_url(ip)).await
+}
+
+/// Loads the lab's images again into the nodes whose copies differ from the
+/// host's (after `labctl build`).
+async fn refresh_images(
+    host: &dyn Runtime,
+    cluster: &ClusterSummary,
+    progress: &Progress,
+) -> Result<()> {
+    let mut wanted = Vec::new();
+    for image in LAB_IMAGES {
+        wanted.push(host.image_id(image).await?);
+    }
+    let containers = host
+        .containers_with_label(plan::CLUSTER, &cluster.name)
+        .await?;
+    let mut stale = Vec::new();
+    for c in &containers {
+        let ip = c
+            .addresses
+            .get(&plan::network(&cluster.name))
+            .copied()
+            .with_context(|| format!("node container `{}` has no address", c.name))?;
+        let engine = wait_engine_at(ip).await?;
+        let mut ids = Vec::new();
+        for image in LAB_IMAGES {
+            ids.push(engine.image_id(image).await.unwrap_or_default());
+        }
+        if ids != wanted {
+            stale.push((c.name.clone(), engine));
+        }
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let archive = host.export_images(&LAB_IMAGES).await?;
+    progress.info(format!(
+        "loading the lab's new images into {}",
+        stale
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    try_join_all(
+        stale
+            .iter()
+            .map(|(_, engine)| engine.load_images(archive.clone())),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes a cluster's nodes (with the images and containers they held) and
+/// its network. A cluster that is not there is fine.
+pub async fn down(host: &dyn Runtime, name: &str, progress: &Progress) -> Result<Vec<String>> {
+    plan::check_name(name).map_err(crate::usage::usage)?;
+    let containers = host.containers_with_label(plan::CLUSTER, name).await?;
+    let removed: Vec<String> = containers
+        .iter()
+        .filter(|c| c.label(crate::labels::MANAGED) == Some("true"))
+        .map(|c| c.name.clone())
+        .collect();
+    if !removed.is_empty() {
+        progress.info(format!("removing {}", removed.join(", ")));
+    }
+    try_join_all(removed.iter().map(|n| host.remove_container(n))).await?;
+    let network = plan::network(name);
+    if let Some(net) = host.network(&network).await? {
+        if net.labels.get(plan::CLUSTER).map(String::as_str) == Some(name) {
+            host.remove_network(&network).await?;
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,79 @@
+//! `labctl cluster up|down|ls`: a local multi-node Swarm in containers.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use comfy_table::{presets, Table};
+
+use crate::cli::{ClusterArgs, ClusterCommand, Format, Global};
+use crate::cluster::{self, ClusterRequest};
+use crate::output::Progress;
+use crate::templates::Templates;
+
+pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
+    cluster::plan::check_name(&args.name).map_err(crate::usage::usage)?;
+    let progress = Progress::new(global.quiet);
+    let host = crate::runtime::connect().await?;
+    match &args.command {
+        ClusterCommand::Up(up) => {
+            let templates = Templates::load(global.templates.as_deref())?;
+            let req = ClusterRequest {
+                name: args.name.clone(),
+                nodes: up.nodes,
+                subnet: up.subnet,
+                bind: up.bind,
+                api_port: up.api_port,
+                http_port: up.http_port,
+                stats_port: up.stats_port,
+            };
+            req.check().map_err(crate::usage::usage)?;
+            let manager =
+                cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
+            progress.finish();
+            println!(
+                "cluster `{}` is up: {} node(s), node1 manages; the lab's ports are \
+                 {}:{} (web) and {}:{} (stats)",
+                req.name, req.nodes, req.bind, req.http_port, req.bind, req.stats_port
+            );
+            println!("run the lab on it:");
+            println!("  export DOCKER_HOST={manager}");
+            println!("  labctl up --engine swarm");
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Down => {
+            let removed = cluster::down(host.as_ref(), &args.name, &progress).await?;
+            progress.finish();
+            if removed.is_empty() {
+                println!("cluster `{}` has nothing to remove", args.name);
+            } else {
+                println!("removed {}", removed.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Ls { format } => {
+            let clusters = cluster::list(host.as_ref()).await?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&clusters)?),
+                Format::Table => {
+                    let mut table = Table::new();
+                    table.load_preset(presets::NOTHING);
+                    table.set_header(["CLUSTER", "NODES", "DOCKER_HOST"]);
+                    for c in &clusters {
+                        let nodes: Vec<String> = c
+                            .nodes
+                            .iter()
+                            .map(|(n, _, state)| format!("node{n} {state}"))
+                            .collect();
+                        table.add_row([
+                            c.name.clone(),
+                            nodes.join(", "),
+                            c.manager.clone().unwrap_or_default(),
+                        ]);
+                    }
+                    println!("{table}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The verbs on a lab that runs on a Swarm (`labctl up --engine swarm`):
+//! `up`, `scale`, `ps`, `status`, `logs`, `exec`, `down`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use comfy_table::{presets, Table};
+
+use super::Context;
+use crate::cli::{DownArgs, ExecArgs, Format, FormatArgs, LogsArgs, ScaleArgs, UpArgs};
+use crate::naming::DEFAULT_SUBNET;
+use crate::swarm::{SwarmLab, SwarmUp};
+
+/// The lab of `ctx` if it runs on the engine's Swarm.
+pub async fn find(ctx: &Context) -> Result<Option<SwarmLab>> {
+    SwarmLab::find(ctx.lab.runtime(), ctx.lab.names()).await
+}
+
+/// How long to wait when the user said not to (`-d`): not at all.
+fn limit(wait: &crate::cli::WaitArgs) -> Option<std::time::Duration> {
+    wait.limit()
+}
+
+pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
+    if args.stage != 6 {
+        return Err(crate::usage::usage(anyhow::anyhow!(
+            "a lab on a Swarm runs stage 6 only (the lab's stages 0 to 5 use fixed addresses, \
+             which Swarm tasks cannot have): leave out --stage, or use --engine docker"
+        )));
+    }
+    let lab = SwarmLab::new(ctx.lab.runtime().clone(), ctx.lab.names().clone()).await?;
+    let names = ctx.lab.names();
+    let own = names.is_default();
+    let req = SwarmUp {
+        subnet: match args.place.subnet {
+            Some(s) => s,
+            None if own => DEFAULT_SUBNET.parse()?,
+            None => bail!(
+                "a lab other than `heig` on a Swarm needs its own subnet: pass --subnet \
+                 (e.g. 192.168.43.0/24)"
+            ),
+        },
+        webapps: args.webapps.unwrap_or(2),
+        http_port: match args.place.http_port {
+            Some(p) => p,
+            None if own => 80,
+            None => bail!("a lab other than `heig` on a Swarm needs --http-port and --stats-port"),
+        },
+        stats_port: match args.place.stats_port {
+            Some(p) => p,
+            None if own => 1936,
+            None => bail!("a lab other than `heig` on a Swarm needs --http-port and --stats-port"),
+        },
+        stats_auth: args.stats_auth.clone(),
+    };
+    let wait = limit(&args.wait).unwrap_or_default();
+    lab.up(&req, wait, &ctx.progress).await?;
+    ctx.progress.finish();
+    println!(
+        "lab `{}` is up on the Swarm: ha + {} web app(s); HAProxy listens on port {} (stats {}) \
+         of the manager that runs ha",
+        names.lab(),
+        req.webapps,
+        req.http_port,
+        req.stats_port
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn scale(ctx: &Context, lab: &SwarmLab, args: &ScaleArgs) -> Result<ExitCode> {
+    let wait = limit(&args.wait).unwrap_or_default();
+    lab.scale(args.target, wait, &ctx.progress).await?;
+    ctx.progress.finish();
+    println!(
+        "lab `{}`: {} web app(s) on the Swarm",
+        lab.names().lab(),
+        args.target
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ps(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
+    let rows = lab.rows().await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_preset(presets::NOTHING);
+            table.set_header(["NODE", "SWARM NODE", "STATE", "SINCE", "ERROR"]);
+            for r in &rows {
+                table.add_row([&r.name, &r.host, &r.state, &r.since, &r.error]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
+    let rows = lab.rows().await?;
+    let backends = lab.backends().await;
+    let state_of = |node: &str| match &backends {
+        Ok(b) => b
+            .servers
+            .iter()
+            .find(|s| s.name == node)
+            .map(|s| s.status.clone())
+            .unwrap_or_else(|| "-".into()),
+        Err(_) => "?".into(),
+    };
+    #[derive(serde::Serialize)]
+    struct Line {
+        node: String,
+        swarm_node: String,
+        task: String,
+        haproxy: String,
+    }
+    let lines: Vec<Line> = rows
+        .iter()
+        .map(|r| Line {
+            node: r.name.clone(),
+            swarm_node: r.host.clone(),
+            task: r.state.clone(),
+            haproxy: if r.name == crate::naming::HA {
+                "-".into()
+            } else {
+                state_of(&r.name)
+            },
+        })
+        .collect();
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_preset(presets::NOTHING);
+            table.set_header(["NODE", "SWARM NODE", "TASK", "HAPROXY"]);
+            for l in &lines {
+                table.add_row([&l.node, &l.swarm_node, &l.task, &l.haproxy]);
+            }
+            println!("{table}");
+            match &backends {
+                Ok(b) => {
+                    for d in &b.differences {
+                        println!("difference: {d}");
+                    }
+                    if let Some(e) = &b.last_error {
+                        println!("last error: {e}");
+                    }
+                    if let Some(w) = &b.waiting {
+                        println!("waiting: {w}");
+                    }
+                }
+                Err(e) => println!("HAProxy's state could not be read: {e:#}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn logs(lab: &SwarmLab, args: &LogsArgs) -> Result<ExitCode> {
+    if args.follow {
+        bail!(
+            "`labctl logs -f` does not follow a lab on a Swarm yet: run `docker service logs -f \
+             {}` against the manager",
+            crate::swarm::plan::service(lab.names(), crate::contract::Role::Webapp)
+        );
+    }
+    let tail = args
+        .tail
+        .map_or_else(|| "all".to_string(), |n| n.to_string());
+    let nodes: Vec<String> = if args.nodes.is_empty() {
+        lab.rows()
+            .await?
+            .into_iter()
+            .filter(|r| r.state == "running")
+            .map(|r| r.name)
+            .collect()
+    } else {
+        args.nodes.clone()
+    };
+    let prefix = nodes.len() > 1;
+    for node in &nodes {
+        let text = lab.logs(node, &tail, args.timestamps).await?;
+        for line in text.lines() {
+            if prefix {
+                println!("{node} | {line}");
+            } else {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn exec(lab: &SwarmLab, args: &ExecArgs) -> Result<ExitCode> {
+    let tty = args.tty
+        || (!args.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
+    let cmd: Vec<&str> = args.cmd.iter().map(String::as_str).collect();
+    let code = lab.exec_attached(&args.node, &cmd, tty).await?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+pub async fn down(ctx: &Context, lab: &SwarmLab, _args: &DownArgs) -> Result<ExitCode> {
+    let removed = lab.down(&ctx.progress).await?;
+    ctx.progress.finish();
+    if removed.is_empty() {
+        println!("lab `{}` has nothing to remove", lab.names().lab());
+    } else {
+        println!("removed {}", removed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}

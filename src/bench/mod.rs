@@ -12,12 +12,13 @@ pub mod load;
 pub mod report;
 pub mod scale_many;
 pub mod stats;
+pub mod swarm;
 pub mod under_load;
 pub mod zero_downtime;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use crate::runtime::Runtime;
 pub use report::{markdown, text};
 use stats::{summarize, Summary};
 
-/// The benchmarks, by name.
+/// The benchmarks `labctl bench` runs when none is named.
 pub const ALL: [&str; 6] = [
     "join",
     "leave",
@@ -37,6 +38,18 @@ pub const ALL: [&str; 6] = [
     "scale-many",
     "compose",
     "images",
+];
+
+/// Every benchmark, by name: [`ALL`] and the Swarm benchmark, which makes a
+/// local cluster of its own and runs only when named.
+pub const NAMES: [&str; 7] = [
+    "join",
+    "leave",
+    "zero-downtime",
+    "scale-many",
+    "compose",
+    "images",
+    "swarm",
 ];
 
 /// What `labctl bench` measured.
@@ -64,6 +77,8 @@ pub struct Report {
     pub compose: Option<compose::Compose>,
     /// Image sizes and build times.
     pub images: Option<images::Images>,
+    /// The lab on a local Swarm.
+    pub swarm: Option<swarm::SwarmFigures>,
 }
 
 fn machine() -> String {
@@ -105,6 +120,8 @@ pub struct Plan {
     /// Where the charts go (at [`report::CHART_ZERO`] and
     /// [`report::CHART_MANY`] below it).
     pub charts: std::path::PathBuf,
+    /// The local cluster the Swarm benchmark runs on.
+    pub cluster: Option<crate::cluster::ClusterSummary>,
 }
 
 /// Runs the benchmarks of `plan`; the runs under load are also drawn as PNG
@@ -147,9 +164,17 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
             }
             "compose" => report.compose = Some(compose::compose(engine, runs, progress).await?),
             "images" => report.images = Some(images::images(engine, progress).await?),
+            "swarm" => {
+                let cluster = plan
+                    .cluster
+                    .as_ref()
+                    .context("the Swarm benchmark needs its local cluster")?;
+                report.swarm =
+                    Some(swarm::swarm(cluster, runs, plan.scale_to.min(30), progress).await?);
+            }
             other => bail!(
                 "unknown benchmark `{other}`: choose among {}",
-                ALL.join(", ")
+                NAMES.join(", ")
             ),
         }
     }

@@ -38,6 +38,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
          - **Join**: from just before the container is created and started to the moment HAProxy reports it UP with a passed health check (read from the CSV of its stats page on the lab's published port, every 5 ms); 2 → 12 one by one, then 2 → 12 in one `scale`.\n\
          - **Leave**: graceful = the web app is taken out as `labctl scale` does it (`ha` is told first, then the node's Serf agent leaves the cluster); SIGKILL = `docker kill`; each until HAProxy no longer has it in rotation (not UP).\n\
          - **Under load** (zero downtime, 2 → N → 2): three kinds of clients send `GET /` through `ha` — 4 keep their connection and send at once, 4 open one connection per request (`Connection: close`), 32 keep their connection and pause 1–250 ms between requests. No client ever sends a request again: every request without a 2xx answer on its first attempt is a failure. Zero downtime: the lab scales 2 → 6 → 2 {} times, with one web app SIGKILLed per cycle. 2 → N → 2 runs under a lighter load (1, 1 and 16 clients): on two cores, N web apps starting at once and clients sending as fast as they can starve the Serf agents' gossip. HAProxy's reloads are its master's count; workers started are new worker process ids seen while sampling.\n\
+         - **Swarm**: a local cluster of 3 nodes (`labctl cluster up`: Debian's Docker Engine in containers, the lab's images loaded into each), the lab as services (`up --engine swarm`); each run scales the web app service 2 → 30 and measures, from the same request, when every task runs (the Swarm alone: its floor) and when HAProxy has every web app UP (the lab), then back to 2 the lab's way (each leaving web app is taken out of rotation before it stops); join = the Swarm's timestamp of a task running → the first stats sample with it UP (every 20 ms). 1 kept-alive, 1 one-per-connection and 8 pausing clients send through `ha` during all runs, never resending.\n\
          - **Compose**: the same images; `labctl up` / `scale` as commands against `docker-compose up -d` / `--scale` of an equivalent file, alternating, each until every web app has answered through `ha`.\n",
         r.cycles
     );
@@ -92,6 +93,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
         let sc = c.labctl_scale.p50 / c.compose_scale.p50;
         let _ = writeln!(md, "| `labctl up` / compose up (all answering) | {:.0} ms / {:.0} ms = {up:.2} | ≤ 1.0 | {} |", c.labctl_up.p50, c.compose_up.p50, verdict(up <= 1.0));
         let _ = writeln!(md, "| `labctl scale webapp=20` / compose scale | {:.0} ms / {:.0} ms = {sc:.2} | ≤ 1.0 | {} |", c.labctl_scale.p50, c.compose_scale.p50, verdict(sc <= 1.0));
+    }
+    if let Some(w) = &r.swarm {
+        swarm_rows(&mut md, w);
     }
     if let Some(i) = &r.images {
         let _ = writeln!(
@@ -196,7 +200,19 @@ pub const CHART_MANY: &str = "logs/bench/scale-many.png";
 
 /// The rows of one run under load: failures per kind of client, reloads.
 fn churn_rows(md: &mut String, what: &str, c: &Churn) {
-    for (kind, r) in c.load.kinds() {
+    load_rows(md, what, &c.load);
+    let _ = writeln!(
+        md,
+        "| HAProxy reloads / workers started, {what} | {} / {} | 0 | {} |",
+        c.reloads,
+        c.workers_started,
+        verdict(c.reloads == 0 && c.workers_started == 0)
+    );
+}
+
+/// Failures per kind of client.
+fn load_rows(md: &mut String, what: &str, load: &super::load::LoadRun) {
+    for (kind, r) in load.kinds() {
         let lat = r.latency.map_or_else(String::new, |l| {
             format!("; p50 {:.1} ms, p99 {:.1} ms", l.p50, l.p99)
         });
@@ -210,13 +226,29 @@ fn churn_rows(md: &mut String, what: &str, c: &Churn) {
             verdict(r.failed() == 0 && r.sent > 0)
         );
     }
+}
+
+/// The Swarm benchmark's rows.
+fn swarm_rows(md: &mut String, w: &super::swarm::SwarmFigures) {
     let _ = writeln!(
         md,
-        "| HAProxy reloads / workers started, {what} | {} / {} | 0 | {} |",
-        c.reloads,
-        c.workers_started,
-        verdict(c.reloads == 0 && c.workers_started == 0)
+        "| Swarm ({} nodes): `scale webapp={}` from 2, all UP in HAProxy / all tasks running (the Swarm's floor), same runs | {:.0} ms / {:.0} ms = {:.2} (medians) | — | |",
+        w.nodes, w.to, w.all_up.p50, w.tasks_running.p50, w.ratio
     );
+    let _ = writeln!(
+        md,
+        "| Swarm: join, task running → UP in HAProxy, p50 / p95 (web apps on {} nodes) | {} | p95 ≤ 450 ms | {} |",
+        w.spread,
+        ms(&w.join),
+        verdict(w.join.p95 <= 450.0)
+    );
+    let _ = writeln!(
+        md,
+        "| Swarm: `scale webapp=2` from {}, HAProxy serves exactly 2 | {} | — | |",
+        w.to,
+        ms(&w.down)
+    );
+    load_rows(md, &format!("Swarm 2 → {} → 2", w.to), &w.load);
 }
 
 #[cfg(test)]

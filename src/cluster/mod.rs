@@ -59,8 +59,23 @@ fn swarm_of(engine: &dyn Runtime) -> Result<&dyn runtime::swarm::Swarm> {
 
 /// Makes the cluster: builds the images it needs, starts the nodes, forms
 /// the Swarm and loads the lab's images into every node. What it made is
-/// removed again if it fails. Returns the manager's engine address.
+/// removed again if it fails. Returns the cluster as it then is.
 pub async fn up(
+    host: &dyn Runtime,
+    templates: &Templates,
+    build: &BuildArgs,
+    req: &ClusterRequest,
+    progress: &Progress,
+) -> Result<ClusterSummary> {
+    make(host, templates, build, req, progress).await?;
+    list(host)
+        .await?
+        .into_iter()
+        .find(|c| c.name == req.name)
+        .with_context(|| format!("cluster `{}` is gone", req.name))
+}
+
+async fn make(
     host: &dyn Runtime,
     templates: &Templates,
     build: &BuildArgs,
@@ -68,27 +83,20 @@ pub async fn up(
     progress: &Progress,
 ) -> Result<String> {
     req.check().map_err(crate::usage::usage)?;
-    if let Some(existing) = list(host).await?.into_iter().find(|c| c.name == req.name) {
-        if existing
-            .nodes
-            .iter()
-            .all(|(_, _, state)| state == "running")
-        {
-            let manager = existing
-                .manager
-                .clone()
-                .context("the manager publishes no engine port")?;
-            refresh_images(host, &existing, progress).await?;
-            return Ok(manager);
-        }
-        bail!(
-            "cluster `{}` exists but not all of its nodes run; remove it with `labctl cluster down{}` \
-             and make it again",
-            req.name,
-            name_flag(&req.name)
-        );
-    }
     crate::images::ensure(host, templates, build, false, progress).await?;
+    if let Some(existing) = list(host).await?.into_iter().find(|c| c.name == req.name) {
+        let manager = existing.manager.clone().with_context(|| {
+            format!(
+                "cluster `{}` has no manager publishing its engine; remove it with \
+                 `labctl cluster down{}` and make it again",
+                req.name,
+                name_flag(&req.name)
+            )
+        })?;
+        restart_stopped(host, &existing, progress).await?;
+        refresh_images(host, &existing, progress).await?;
+        return Ok(manager);
+    }
     crate::images::ensure_tool(host, templates, build, Role::Engine, progress).await?;
     let made = form(host, req, progress).await;
     if made.is_err() {
@@ -203,6 +211,59 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
 
 async fn wait_engine_at(ip: std::net::Ipv4Addr) -> Result<Arc<dyn Runtime>> {
     wait_engine(&plan::engine_url(ip)).await
+}
+
+/// Starts the nodes of a cluster that were stopped, and waits for them to
+/// be ready in the Swarm again.
+async fn restart_stopped(
+    host: &dyn Runtime,
+    cluster: &ClusterSummary,
+    progress: &Progress,
+) -> Result<()> {
+    let stopped: Vec<&String> = cluster
+        .nodes
+        .iter()
+        .filter(|(_, _, state)| state != "running")
+        .map(|(_, name, _)| name)
+        .collect();
+    if stopped.is_empty() {
+        return Ok(());
+    }
+    progress.info(format!(
+        "starting {} again",
+        stopped
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for name in &stopped {
+        host.start_container(name).await?;
+    }
+    let manager = cluster
+        .manager
+        .as_deref()
+        .context("the cluster's manager publishes no engine port")?;
+    let engine = wait_engine(manager).await?;
+    let started = Instant::now();
+    loop {
+        let nodes = swarm_of(engine.as_ref())?.nodes().await?;
+        if nodes.len() == cluster.nodes.len() && nodes.iter().all(|n| n.state == "ready") {
+            return Ok(());
+        }
+        if started.elapsed() > ENGINE_START {
+            bail!(
+                "the Swarm's nodes are not all ready {} s after starting them again: {}",
+                ENGINE_START.as_secs(),
+                nodes
+                    .iter()
+                    .map(|n| format!("{} {}", n.hostname, n.state))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Loads the lab's images again into the nodes whose copies differ from the

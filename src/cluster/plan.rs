@@ -181,6 +181,12 @@ pub fn manager_url(manager: &ContainerInfo) -> Option<String> {
     Some(format!("tcp://{ip}:{port}"))
 }
 
+/// Where a container port is published on the host, `ip:port`.
+fn published(c: &ContainerInfo, port: u16) -> Option<String> {
+    let p = c.ports.iter().find(|p| p.container == port)?;
+    Some(format!("{}:{}", p.host_ip.as_deref()?, p.host_port?))
+}
+
 /// A local cluster as the engine shows it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClusterSummary {
@@ -190,6 +196,10 @@ pub struct ClusterSummary {
     pub nodes: Vec<(u32, String, String)>,
     /// Where the manager's engine is reached from the host.
     pub manager: Option<String>,
+    /// Where the lab's port 80 is published (`127.0.0.1:80`).
+    pub web: Option<String>,
+    /// Where the lab's stats page is published.
+    pub stats: Option<String>,
 }
 
 /// The clusters among the containers that carry the cluster label.
@@ -209,12 +219,16 @@ pub fn summarize(containers: &[ContainerInfo]) -> Vec<ClusterSummary> {
                 name: name.to_string(),
                 nodes: Vec::new(),
                 manager: None,
+                web: None,
+                stats: None,
             });
         entry
             .nodes
             .push((n, c.name.clone(), c.state.as_str().to_string()));
         if n == 1 {
             entry.manager = manager_url(c);
+            entry.web = published(c, 80);
+            entry.stats = published(c, 1936);
         }
     }
     let mut out: Vec<_> = clusters.into_values().collect();

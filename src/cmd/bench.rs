@@ -9,6 +9,19 @@ use crate::bench;
 use crate::cli::{BenchArgs, BenchFormat};
 use crate::images;
 
+/// The Swarm benchmark's own local cluster, beside any other.
+fn bench_cluster() -> crate::cluster::ClusterRequest {
+    crate::cluster::ClusterRequest {
+        name: bench::swarm::CLUSTER.to_string(),
+        nodes: bench::swarm::NODES,
+        subnet: "192.168.144.0/24".parse().expect("a subnet"),
+        bind: std::net::IpAddr::from([127, 0, 0, 1]),
+        api_port: 23771,
+        http_port: 28091,
+        stats_port: 28947,
+    }
+}
+
 pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
     let names: Vec<String> = if args.names.is_empty() {
         bench::ALL.iter().map(|s| (*s).to_string()).collect()
@@ -17,9 +30,9 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
     };
     for n in &names {
         anyhow::ensure!(
-            bench::ALL.contains(&n.as_str()),
+            bench::NAMES.contains(&n.as_str()),
             "unknown benchmark `{n}`: choose among {}",
-            bench::ALL.join(", ")
+            bench::NAMES.join(", ")
         );
     }
     images::ensure(
@@ -30,14 +43,34 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         &ctx.progress,
     )
     .await?;
+    let host = ctx.lab.runtime();
+    let cluster = if names.iter().any(|n| n == "swarm") {
+        Some(
+            crate::cluster::up(
+                host.as_ref(),
+                &ctx.templates,
+                &args.build,
+                &bench_cluster(),
+                &ctx.progress,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let plan = bench::Plan {
         names: names.clone(),
         runs: args.runs.max(1),
         cycles: args.cycles.max(1),
         scale_to: args.scale_to,
         charts: args.charts.clone(),
+        cluster,
     };
-    let report = bench::run(ctx.lab.runtime(), &plan, &ctx.progress).await?;
+    let report = bench::run(host, &plan, &ctx.progress).await;
+    if plan.cluster.is_some() {
+        crate::cluster::down(host.as_ref(), bench::swarm::CLUSTER, &ctx.progress).await?;
+    }
+    let report = report?;
     ctx.progress.finish();
     let command = format!(
         "labctl bench {}--runs {} --cycles {} --scale-to {} --format markdown",

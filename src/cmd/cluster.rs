@@ -27,16 +27,20 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 stats_port: up.stats_port,
             };
             req.check().map_err(crate::usage::usage)?;
-            let manager =
-                cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
+            let made = cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
             progress.finish();
             println!(
-                "cluster `{}` is up: {} node(s), node1 manages; the lab's ports are \
-                 {}:{} (web) and {}:{} (stats)",
-                req.name, req.nodes, req.bind, req.http_port, req.bind, req.stats_port
+                "cluster `{}` is up: {} node(s), node1 manages; the lab answers on {} (stats {})",
+                made.name,
+                made.nodes.len(),
+                made.web.as_deref().unwrap_or("?"),
+                made.stats.as_deref().unwrap_or("?"),
             );
             println!("run the lab on it:");
-            println!("  export DOCKER_HOST={manager}");
+            println!(
+                "  export DOCKER_HOST={}",
+                made.manager.as_deref().unwrap_or("?")
+            );
             println!("  labctl up --engine swarm");
             Ok(ExitCode::SUCCESS)
         }
@@ -57,7 +61,7 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 Format::Table => {
                     let mut table = Table::new();
                     table.load_preset(presets::NOTHING);
-                    table.set_header(["CLUSTER", "NODES", "DOCKER_HOST"]);
+                    table.set_header(["CLUSTER", "NODES", "DOCKER_HOST", "WEB", "STATS"]);
                     for c in &clusters {
                         let nodes: Vec<String> = c
                             .nodes
@@ -68,6 +72,8 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                             c.name.clone(),
                             nodes.join(", "),
                             c.manager.clone().unwrap_or_default(),
+                            c.web.clone().unwrap_or_default(),
+                            c.stats.clone().unwrap_or_default(),
                         ]);
                     }
                     println!("{table}");

@@ -10,7 +10,8 @@ use crate::images;
 use crate::lab::{Publish, UpRequest};
 
 pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
-    if args.engine == crate::cli::Engine::Swarm {
+    // A lab that runs on this engine's Swarm stays there.
+    if args.engine == crate::cli::Engine::Swarm || super::swarm::find(ctx).await?.is_some() {
         return super::swarm::up(ctx, args).await;
     }
     let publish = Publish {

@@ -170,6 +170,12 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
         answered_from.len() >= 2,
         "answers came from one node only: {answered_from:?}"
     );
+    // Scenarios need a lab on one engine: refused up front, the lab kept.
+    let refused = labctl(true, &["run", "scenarios/task6.yaml"]);
+    let (_, stderr) = common::text(&refused);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("runs on a Swarm"), "{stderr}");
+    assert_eq!(placement().len(), 7);
     // A task on another node than the manager is reached by exec and logs.
     let (remote, host) = placed
         .iter()

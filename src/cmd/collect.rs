@@ -54,6 +54,19 @@ async fn run_all(
     build: &BuildArgs,
     junit: Option<&Path>,
 ) -> Result<ExitCode> {
+    // Scenarios stop and start given nodes and capture containers: a lab on
+    // one engine. Refused before anything is touched, the Swarm lab kept.
+    if std::env::var("LABCTL_ENGINE").is_ok_and(|e| e == "swarm")
+        || super::swarm::find(ctx).await?.is_some()
+    {
+        bail!(
+            "lab `{}` runs on a Swarm here (or LABCTL_ENGINE=swarm): scenarios run a lab on one \
+             engine (their steps stop and start given nodes, their snapshots capture containers \
+             and fixed addresses); run them against an engine without a Swarm lab, or `labctl \
+             down` the Swarm lab first",
+            ctx.lab.names().lab()
+        );
+    }
     images::ensure(
         ctx.lab.runtime().as_ref(),
         &ctx.templates,

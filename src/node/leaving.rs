@@ -33,20 +33,31 @@ pub fn mark(layout: &Layout, name: &str) -> Result<()> {
 
 /// Which marks hold a server out (`held`) and which are over (`ended`):
 /// a mark holds while its member is alive and it is younger than the TTL.
+/// The mark of a member Serf found failed stays (until the TTL): its leave
+/// was lost on the way, and the event handler turns the failure into the
+/// leave it was.
 pub fn sort_marks(
     marks: &[(String, Duration)],
     alive: &HashSet<&str>,
+    failed: &HashSet<&str>,
 ) -> (HashSet<String>, Vec<String>) {
     let mut held = HashSet::new();
     let mut ended = Vec::new();
     for (name, age) in marks {
-        if alive.contains(name.as_str()) && *age < MARK_TTL {
+        if *age >= MARK_TTL {
+            ended.push(name.clone());
+        } else if alive.contains(name.as_str()) {
             held.insert(name.clone());
-        } else {
+        } else if !failed.contains(name.as_str()) {
             ended.push(name.clone());
         }
     }
     (held, ended)
+}
+
+/// Whether `name` is marked as leaving.
+pub fn is_marked(layout: &Layout, name: &str) -> bool {
+    valid_node_name(name) && dir(layout).join(name).exists()
 }
 
 /// `servers` without the ones marked as leaving; marks that are over are
@@ -72,12 +83,14 @@ pub fn without_leaving(layout: &Layout, servers: Vec<Server>, members: &[Member]
     if marks.is_empty() {
         return servers;
     }
-    let alive: HashSet<&str> = members
-        .iter()
-        .filter(|m| m.status == "alive")
-        .map(|m| m.name.as_str())
-        .collect();
-    let (held, ended) = sort_marks(&marks, &alive);
+    let with = |status: &str| -> HashSet<&str> {
+        members
+            .iter()
+            .filter(|m| m.status == status)
+            .map(|m| m.name.as_str())
+            .collect()
+    };
+    let (held, ended) = sort_marks(&marks, &with("alive"), &with("failed"));
     for name in ended {
         let _ = std::fs::remove_file(dir.join(name));
     }
@@ -94,14 +107,18 @@ mod tests {
     #[test]
     fn a_mark_holds_while_its_member_is_alive_and_young() {
         let alive: HashSet<&str> = ["s1", "s2"].into();
+        let failed: HashSet<&str> = ["s4", "s5"].into();
         let marks = vec![
             ("s1".to_string(), Duration::from_secs(1)),
             ("s2".to_string(), MARK_TTL),
             ("s3".to_string(), Duration::from_secs(1)),
+            ("s4".to_string(), Duration::from_secs(1)),
+            ("s5".to_string(), MARK_TTL),
         ];
-        let (held, ended) = sort_marks(&marks, &alive);
+        let (held, ended) = sort_marks(&marks, &alive, &failed);
         assert_eq!(held, ["s1".to_string()].into());
-        assert_eq!(ended, ["s2", "s3"]);
+        // s4 failed with a young mark: kept for the handler, holding nothing.
+        assert_eq!(ended, ["s2", "s3", "s5"]);
     }
 
     #[test]

@@ -37,6 +37,32 @@ pub fn on_event() -> Result<()> {
             status: "alive".into(),
         });
     }
+    // A web app labctl is removing (marked as leaving) that Serf found
+    // failed left gracefully, and its leave was lost on the way (several
+    // agents leaving at once gossip partly to each other): Serf is told it
+    // left, which reports it as the leave it was.
+    if event == "member-failed" && stage.number() >= 6 {
+        let layout = Layout::default();
+        event_members.retain(|m| {
+            if !super::leaving::is_marked(&layout, &m.name) {
+                return true;
+            }
+            let done = std::process::Command::new("serf")
+                .args(["force-leave", &m.name])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if done {
+                println!(
+                    "labctl: {} left while its leave was lost; told Serf",
+                    m.name
+                );
+            }
+            !done
+        });
+        if event_members.is_empty() {
+            return Ok(());
+        }
+    }
     let seen: Vec<(String, String)> = event_members
         .iter()
         .map(|m| {

@@ -101,6 +101,19 @@ impl SwarmLab {
 
     async fn create(&self, req: &SwarmUp, progress: &Progress) -> Result<()> {
         let swarm = self.swarm()?;
+        // No registry: every node needs the lab's images already.
+        for role in Role::ALL {
+            if self.runtime.image_labels(role.image()).await?.is_none() {
+                bail!(
+                    "the Swarm's manager has no image {}: a local cluster gets the lab's images \
+                     from `labctl cluster up`; on another Swarm, load them into every node \
+                     (`docker save {} {} | docker -H NODE load`)",
+                    role.image(),
+                    Role::Ha.image(),
+                    Role::Webapp.image()
+                );
+            }
+        }
         progress.info(format!(
             "creating overlay network {} ({})",
             self.names.network(),
@@ -197,6 +210,13 @@ impl SwarmLab {
             if started.elapsed() > wait {
                 let mut errors = plan::task_errors(&web);
                 errors.extend(plan::task_errors(&ha));
+                if errors.iter().any(|e| e.contains("No such image")) {
+                    errors.push(format!(
+                        "a node lacks the lab's images: load them into every node (`docker save {} {} | docker -H NODE load`; `labctl cluster up` does it for a local cluster)",
+                        Role::Ha.image(),
+                        Role::Webapp.image()
+                    ));
+                }
                 bail!(
                     "gave up after {} s ({last}){}; see `labctl ps` and `labctl logs`",
                     wait.as_secs(),

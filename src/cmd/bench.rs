@@ -44,33 +44,40 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
     )
     .await?;
     let host = ctx.lab.runtime();
-    let cluster = if names.iter().any(|n| n == "swarm") {
-        Some(
-            crate::cluster::up(
-                host.as_ref(),
-                &ctx.templates,
-                &args.build,
-                &bench_cluster(),
-                &ctx.progress,
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
     let plan = bench::Plan {
-        names: names.clone(),
+        names: names.iter().filter(|n| *n != "swarm").cloned().collect(),
         runs: args.runs.max(1),
         cycles: args.cycles.max(1),
         scale_to: args.scale_to,
         charts: args.charts.clone(),
-        cluster,
+        cluster: None,
     };
-    let report = bench::run(host, &plan, &ctx.progress).await;
-    if plan.cluster.is_some() {
+    let mut report = bench::run(host, &plan, &ctx.progress).await?;
+    if names.iter().any(|n| n == "swarm") {
+        // The cluster runs only while its benchmark does: its engines would
+        // be load on the others'.
+        let cluster = crate::cluster::up(
+            host.as_ref(),
+            &ctx.templates,
+            &args.build,
+            &bench_cluster(),
+            &ctx.progress,
+        )
+        .await;
+        let swarm = match cluster {
+            Ok(cluster) => {
+                let plan = bench::Plan {
+                    names: vec!["swarm".into()],
+                    cluster: Some(cluster),
+                    ..plan
+                };
+                bench::run(host, &plan, &ctx.progress).await
+            }
+            Err(e) => Err(e),
+        };
         crate::cluster::down(host.as_ref(), bench::swarm::CLUSTER, &ctx.progress).await?;
+        report.swarm = swarm?.swarm;
     }
-    let report = report?;
     ctx.progress.finish();
     let command = format!(
         "labctl bench {}--runs {} --cycles {} --scale-to {} --format markdown",

@@ -50,13 +50,23 @@ impl Prefixed {
 }
 
 pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
-    if let Some(lab) = super::swarm::find(ctx).await? {
-        return super::swarm::logs(&lab, args).await;
-    }
+    let found = super::swarm::find(ctx).await?;
+    let swarm = found.as_ref();
     let tail = args
         .tail
         .map_or_else(|| "all".to_string(), |n| n.to_string());
-    let nodes: Vec<String> = if args.nodes.is_empty() {
+    let nodes: Vec<String> = if let Some(lab) = swarm {
+        if args.nodes.is_empty() {
+            lab.rows()
+                .await?
+                .into_iter()
+                .filter(|r| r.state == "running")
+                .map(|r| r.name)
+                .collect()
+        } else {
+            args.nodes.clone()
+        }
+    } else if args.nodes.is_empty() {
         ctx.lab
             .containers()
             .await?
@@ -86,12 +96,18 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
                 pending: Vec::new(),
                 out,
             };
-            let result = ctx
-                .lab
-                .stream_logs(&node, &tail, args.timestamps, args.follow, &mut |b| {
-                    lines.push(b)
-                })
-                .await;
+            let mut sink = |b: &[u8]| lines.push(b);
+            let result = match swarm {
+                Some(lab) => {
+                    lab.stream_logs(&node, &tail, args.timestamps, args.follow, &mut sink)
+                        .await
+                }
+                None => {
+                    ctx.lab
+                        .stream_logs(&node, &tail, args.timestamps, args.follow, &mut sink)
+                        .await
+                }
+            };
             lines.finish();
             result
         }

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use comfy_table::{presets, Table};
 
 use super::Context;
-use crate::cli::{DownArgs, ExecArgs, Format, FormatArgs, LogsArgs, ScaleArgs, UpArgs};
+use crate::cli::{DownArgs, ExecArgs, Format, FormatArgs, ScaleArgs, UpArgs};
 use crate::naming::DEFAULT_SUBNET;
 use crate::swarm::{SwarmLab, SwarmUp};
 
@@ -152,41 +152,6 @@ pub async fn status(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
                     }
                 }
                 Err(e) => println!("HAProxy's state could not be read: {e:#}"),
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn logs(lab: &SwarmLab, args: &LogsArgs) -> Result<ExitCode> {
-    if args.follow {
-        bail!(
-            "`labctl logs -f` does not follow a lab on a Swarm yet: run `docker service logs -f \
-             {}` against the manager",
-            crate::swarm::plan::service(lab.names(), crate::contract::Role::Webapp)
-        );
-    }
-    let tail = args
-        .tail
-        .map_or_else(|| "all".to_string(), |n| n.to_string());
-    let nodes: Vec<String> = if args.nodes.is_empty() {
-        lab.rows()
-            .await?
-            .into_iter()
-            .filter(|r| r.state == "running")
-            .map(|r| r.name)
-            .collect()
-    } else {
-        args.nodes.clone()
-    };
-    let prefix = nodes.len() > 1;
-    for node in &nodes {
-        let text = lab.logs(node, &tail, args.timestamps).await?;
-        for line in text.lines() {
-            if prefix {
-                println!("{node} | {line}");
-            } else {
-                println!("{line}");
             }
         }
     }

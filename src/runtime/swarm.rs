@@ -166,6 +166,15 @@ pub trait Swarm: Send + Sync {
     async fn remove_service(&self, name: &str) -> Result<()>;
     /// A service's tasks, current and past.
     async fn tasks(&self, service: &str) -> Result<Vec<SwarmTask>>;
-    /// The last `tail` lines of a task's output, through the manager.
-    async fn task_logs(&self, task_id: &str, tail: &str, timestamps: bool) -> Result<String>;
+    /// Passes a task's output to `sink` as it comes, through the manager:
+    /// the last `tail` lines, then (when `follow`) what it writes until it
+    /// stops.
+    async fn stream_task_logs(
+        &self,
+        task_id: &str,
+        tail: &str,
+        timestamps: bool,
+        follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()>;
 }

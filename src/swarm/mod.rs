@@ -306,10 +306,20 @@ impl SwarmLab {
         serde_json::from_str(&out.stdout).context("reading HAProxy's state from ha")
     }
 
-    /// The last `tail` lines of a node's output, through the manager.
-    pub async fn logs(&self, node: &str, tail: &str, timestamps: bool) -> Result<String> {
+    /// Passes a node's output to `sink` as it comes, through the manager
+    /// (see [`Swarm::stream_task_logs`]).
+    pub async fn stream_logs(
+        &self,
+        node: &str,
+        tail: &str,
+        timestamps: bool,
+        follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()> {
         let task = self.task_of(node).await?;
-        self.swarm()?.task_logs(&task.id, tail, timestamps).await
+        self.swarm()?
+            .stream_task_logs(&task.id, tail, timestamps, follow, sink)
+            .await
     }
 
     /// Runs a command in a node as `docker exec` does; returns its exit code.

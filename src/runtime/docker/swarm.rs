@@ -408,21 +408,28 @@ impl Swarm for DockerEngine {
             .collect())
     }
 
-    async fn task_logs(&self, task_id: &str, tail: &str, timestamps: bool) -> Result<String> {
+    async fn stream_task_logs(
+        &self,
+        task_id: &str,
+        tail: &str,
+        timestamps: bool,
+        follow: bool,
+        sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+    ) -> Result<()> {
         let options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .tail(tail)
             .timestamps(timestamps)
+            .follow(follow)
             .build();
         let mut stream = self.docker.task_logs(task_id, Some(options));
-        let mut out = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk
                 .map_err(|e| anyhow!(docker_message(&e)))
                 .with_context(|| format!("reading the logs of task `{task_id}`"))?;
-            out.extend_from_slice(&chunk.into_bytes());
+            sink(&chunk.into_bytes());
         }
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        Ok(())
     }
 }

@@ -214,14 +214,18 @@ pub enum Refusal {
     PortTaken(String),
     /// A container or network with that name exists.
     AlreadyExists(String),
+    /// The engine keeps a network in use by endpoints of containers that
+    /// are gone (it lets go of them when it restarts).
+    NetworkKept(String),
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Overlaps(msg) | Self::PortTaken(msg) | Self::AlreadyExists(msg) => {
-                f.write_str(msg)
-            }
+            Self::Overlaps(msg)
+            | Self::PortTaken(msg)
+            | Self::AlreadyExists(msg)
+            | Self::NetworkKept(msg) => f.write_str(msg),
         }
     }
 }

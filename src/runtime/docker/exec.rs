@@ -4,10 +4,9 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{docker_message, DockerEngine};
+use super::{docker_message, drain_logs, logs_options, DockerEngine};
 use crate::runtime::ExecOutput;
 
 impl DockerEngine {
@@ -202,21 +201,10 @@ impl DockerEngine {
         follow: bool,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(tail)
-            .timestamps(timestamps)
-            .follow(follow)
-            .build();
-        let mut stream = self.docker.logs(container, Some(options));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| anyhow!(docker_message(&e)))
-                .with_context(|| format!("reading the logs of `{container}`"))?;
-            sink(&chunk.into_bytes());
-        }
-        Ok(())
+        let stream = self
+            .docker
+            .logs(container, Some(logs_options(tail, timestamps, follow)));
+        drain_logs(stream, &format!("`{container}`"), sink).await
     }
 
     /// The last `tail` lines (`all` for everything) of a container's output.
@@ -226,20 +214,14 @@ impl DockerEngine {
         tail: &str,
         timestamps: bool,
     ) -> Result<String> {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(tail)
-            .timestamps(timestamps)
-            .build();
-        let mut stream = self.docker.logs(container, Some(options));
+        let stream = self
+            .docker
+            .logs(container, Some(logs_options(tail, timestamps, false)));
         let mut out = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| anyhow!(docker_message(&e)))
-                .with_context(|| format!("reading the logs of `{container}`"))?;
-            out.extend_from_slice(&chunk.into_bytes());
-        }
+        drain_logs(stream, &format!("`{container}`"), &mut |b| {
+            out.extend_from_slice(b)
+        })
+        .await?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 }

@@ -47,6 +47,48 @@ fn is_not_found(err: &DockerError) -> bool {
     status_code(err) == Some(404)
 }
 
+/// A refused creation: [`Refusal::AlreadyExists`] for a name that is taken
+/// (409), Docker's message otherwise.
+fn creation_error(err: &DockerError) -> anyhow::Error {
+    if status_code(err) == Some(409) {
+        anyhow::Error::new(Refusal::AlreadyExists(docker_message(err)))
+    } else {
+        anyhow!(docker_message(err))
+    }
+}
+
+/// The options of a logs request: both outputs, the last `tail` lines.
+fn logs_options(
+    tail: &str,
+    timestamps: bool,
+    follow: bool,
+) -> bollard::query_parameters::LogsOptions {
+    bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(tail)
+        .timestamps(timestamps)
+        .follow(follow)
+        .build()
+}
+
+/// Passes the chunks of a logs stream to `sink`; `what` names the source
+/// in an error.
+async fn drain_logs(
+    mut stream: impl futures_util::Stream<Item = std::result::Result<bollard::container::LogOutput, DockerError>>
+        + Unpin,
+    what: &str,
+    sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+) -> Result<()> {
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("reading the logs of {what}"))?;
+        sink(&chunk.into_bytes());
+    }
+    Ok(())
+}
+
 /// Docker's own message of a failed request, without bollard's wrapping.
 fn docker_message(err: &DockerError) -> String {
     match err {
@@ -444,7 +486,7 @@ impl Runtime for DockerEngine {
         }
         if last.contains("active endpoints") {
             let left = self.network_endpoints(name).await.unwrap_or_default();
-            bail!(
+            return Err(anyhow::Error::new(Refusal::NetworkKept(format!(
                 "removing network `{name}`: the engine still lists endpoints on it ({}) after \
                  disconnecting them by force; `docker network rm {name}` after a restart of the \
                  Docker daemon removes it. The lab's containers are gone, and `labctl up` works \
@@ -454,7 +496,7 @@ impl Runtime for DockerEngine {
                 } else {
                     left.join(", ")
                 }
-            );
+            ))));
         }
         Err(anyhow!(last)).with_context(|| format!("removing network `{name}`"))
     }
@@ -530,13 +572,7 @@ impl Runtime for DockerEngine {
         self.docker
             .create_container(Some(options), body)
             .await
-            .map_err(|e| {
-                if status_code(&e) == Some(409) {
-                    anyhow::Error::new(Refusal::AlreadyExists(docker_message(&e)))
-                } else {
-                    anyhow!(docker_message(&e))
-                }
-            })
+            .map_err(|e| creation_error(&e))
             .with_context(|| format!("creating container `{}`", spec.name))?;
         Ok(())
     }

@@ -15,13 +15,14 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     InspectServiceOptions, LeaveSwarmOptionsBuilder, ListSecretsOptionsBuilder,
-    ListServicesOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder,
-    UpdateServiceOptionsBuilder,
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
-use futures_util::StreamExt;
 use ipnet::Ipv4Net;
 
-use super::{docker_message, is_not_found, status_code, DockerEngine};
+use super::{
+    creation_error, docker_message, drain_logs, is_not_found, logs_options, status_code,
+    DockerEngine,
+};
 use crate::runtime::swarm::{ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask};
 use crate::runtime::Refusal;
 
@@ -241,13 +242,7 @@ impl Swarm for DockerEngine {
         self.docker
             .create_secret(spec)
             .await
-            .map_err(|e| {
-                if status_code(&e) == Some(409) {
-                    anyhow::Error::new(Refusal::AlreadyExists(docker_message(&e)))
-                } else {
-                    anyhow!(docker_message(&e))
-                }
-            })
+            .map_err(|e| creation_error(&e))
             .with_context(|| format!("creating secret `{name}`"))?;
         Ok(())
     }
@@ -295,13 +290,7 @@ impl Swarm for DockerEngine {
         self.docker
             .create_service(docker_spec(spec, &ids), None)
             .await
-            .map_err(|e| {
-                if status_code(&e) == Some(409) {
-                    anyhow::Error::new(Refusal::AlreadyExists(docker_message(&e)))
-                } else {
-                    anyhow!(docker_message(&e))
-                }
-            })
+            .map_err(|e| creation_error(&e))
             .with_context(|| format!("creating service `{}`", spec.name))?;
         Ok(())
     }
@@ -416,20 +405,9 @@ impl Swarm for DockerEngine {
         follow: bool,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(tail)
-            .timestamps(timestamps)
-            .follow(follow)
-            .build();
-        let mut stream = self.docker.task_logs(task_id, Some(options));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| anyhow!(docker_message(&e)))
-                .with_context(|| format!("reading the logs of task `{task_id}`"))?;
-            sink(&chunk.into_bytes());
-        }
-        Ok(())
+        let stream = self
+            .docker
+            .task_logs(task_id, Some(logs_options(tail, timestamps, follow)));
+        drain_logs(stream, &format!("task `{task_id}`"), sink).await
     }
 }

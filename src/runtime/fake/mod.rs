@@ -306,11 +306,11 @@ impl Runtime for FakeRuntime {
             );
         }
         if s.stuck_networks.contains(name) {
-            bail!(
+            return Err(anyhow::Error::new(Refusal::NetworkKept(format!(
                 "removing network `{name}`: the engine still lists endpoints on it (none it \
                  will name) after disconnecting them by force; `docker network rm {name}` \
                  after a restart of the Docker daemon removes it"
-            );
+            ))));
         }
         s.networks.remove(name);
         s.changes.push(format!("remove network {name}"));

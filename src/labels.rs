@@ -17,3 +17,5 @@ pub const CONTEXT: &str = "io.labctl.context";
 /// On networks: the lab's Serf encryption key (base64), made when the lab
 /// is created, so that only the lab's own agents can join its cluster.
 pub const SERF_KEY: &str = "io.labctl.serf-key";
+/// On a lab's Swarm resources (services, overlay, secret): `swarm`.
+pub const ENGINE: &str = "io.labctl.engine";

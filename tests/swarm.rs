@@ -170,6 +170,16 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
         answered_from.len() >= 2,
         "answers came from one node only: {answered_from:?}"
     );
+    // `ls` on the manager shows the lab once, from the Swarm, not its task
+    // containers on node1 as a lab of containers.
+    let labs: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(true, &["ls", "-o", "json"])).expect("ls json");
+    assert_eq!(labs.len(), 1, "{labs:?}");
+    assert_eq!(labs[0]["lab"], "heig");
+    assert_eq!(labs[0]["webapps"], 6);
+    assert_eq!(labs[0]["running"], 6);
+    assert_eq!(labs[0]["ha_running"], true);
+    assert_eq!(labs[0]["subnet"], "192.168.42.0/24");
     // Scenarios need a lab on one engine: refused up front, the lab kept.
     let refused = labctl(true, &["run", "scenarios/task6.yaml"]);
     let (_, stderr) = common::text(&refused);

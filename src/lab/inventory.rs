@@ -54,7 +54,11 @@ pub fn summarize(containers: &[ContainerInfo], networks: &[NetworkInfo]) -> Vec<
             subnet: None,
         })
     }
-    for n in networks.iter().filter(|n| managed(&n.labels)) {
+    // A Swarm lab's overlay is the Swarm's (see [`swarm_labs`]).
+    let own = |l: &std::collections::HashMap<String, String>| {
+        managed(l) && l.get(labels::ENGINE).map(String::as_str) != Some("swarm")
+    };
+    for n in networks.iter().filter(|n| own(&n.labels)) {
         if let Some(lab) = n.labels.get(labels::LAB) {
             entry(&mut labs, lab).subnet = n.subnets.first().map(ToString::to_string);
         }
@@ -83,13 +87,61 @@ pub fn summarize(containers: &[ContainerInfo], networks: &[NetworkInfo]) -> Vec<
     labs.into_values().collect()
 }
 
-/// Every lab on `runtime`.
+/// Every lab on `runtime`: labs of containers, then the labs on the Swarm
+/// it manages.
 pub async fn labs(runtime: &dyn Runtime) -> Result<Vec<LabSummary>> {
     let (containers, networks) = tokio::try_join!(
         runtime.containers_with_label(labels::MANAGED, "true"),
         runtime.networks()
     )?;
-    Ok(summarize(&containers, &networks))
+    let mut all = summarize(&containers, &networks);
+    all.extend(swarm_labs(runtime, &networks).await?);
+    Ok(all)
+}
+
+/// The labs on the Swarm `runtime` manages, from their services and tasks.
+async fn swarm_labs(runtime: &dyn Runtime, networks: &[NetworkInfo]) -> Result<Vec<LabSummary>> {
+    let Some(swarm) = runtime.as_swarm() else {
+        return Ok(Vec::new());
+    };
+    if !matches!(swarm.local_node().await, Ok(Some((_, true)))) {
+        return Ok(Vec::new());
+    }
+    let mut labs: BTreeMap<String, LabSummary> = BTreeMap::new();
+    for service in swarm.services_with_label(labels::ENGINE, "swarm").await? {
+        let Some(lab) = service.label(labels::LAB).map(String::from) else {
+            continue;
+        };
+        let running = swarm
+            .tasks(&service.name)
+            .await?
+            .iter()
+            .filter(|t| t.is_running())
+            .count();
+        let summary = labs.entry(lab.clone()).or_insert_with(|| LabSummary {
+            lab: lab.clone(),
+            webapps: 0,
+            running: 0,
+            ha_running: false,
+            stage: Some("6 (Swarm)".into()),
+            http: None,
+            stats: None,
+            subnet: networks
+                .iter()
+                .find(|n| {
+                    n.labels.get(labels::LAB) == Some(&lab)
+                        && n.labels.get(labels::ENGINE).map(String::as_str) == Some("swarm")
+                })
+                .and_then(|n| n.subnets.first().map(ToString::to_string)),
+        });
+        if service.label(labels::ROLE) == Some(contract::BACKEND) {
+            summary.webapps = service.replicas as usize;
+            summary.running = running;
+        } else {
+            summary.ha_running = running > 0;
+        }
+    }
+    Ok(labs.into_values().collect())
 }
 
 /// Removes every lab on `runtime`, one after the other; one that fails does
@@ -100,8 +152,11 @@ pub async fn down_all(
 ) -> Result<Vec<(String, Result<Vec<String>>)>> {
     let mut results = Vec::new();
     for summary in labs(runtime.as_ref()).await? {
-        let lab = Lab::new(runtime.clone(), LabNames::new(&summary.lab)?);
-        let result = lab.down(progress).await;
+        let names = LabNames::new(&summary.lab)?;
+        let result = match crate::swarm::SwarmLab::find(runtime, &names).await? {
+            Some(swarm) => swarm.down(progress).await,
+            None => Lab::new(runtime.clone(), names).down(progress).await,
+        };
         results.push((summary.lab, result));
     }
     Ok(results)

@@ -40,6 +40,7 @@ pub fn lab_labels(names: &LabNames, role: Option<Role>) -> HashMap<String, Strin
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::LAB.to_string(), names.lab().to_string()),
         (labels::STAGE.to_string(), "6".to_string()),
+        (labels::ENGINE.to_string(), "swarm".to_string()),
     ]);
     if let Some(role) = role {
         l.insert(labels::ROLE.to_string(), role.word().to_string());

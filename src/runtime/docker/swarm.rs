@@ -63,9 +63,12 @@ fn docker_spec(spec: &ServiceSpec, secret_ids: &[String]) -> DockerServiceSpec {
         name: Some(spec.name.clone()),
         labels: Some(spec.labels.clone()),
         task_template: Some(TaskSpec {
+            // The tasks' containers carry none of labctl's labels: the
+            // Swarm owns them, and what labctl finds by its labels on an
+            // engine (`ls`, a lab's containers) must not take them for a
+            // lab of containers.
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(spec.image.clone()),
-                labels: Some(spec.labels.clone()),
                 hostname: Some(spec.hostname.clone()),
                 env: Some(spec.env.clone()),
                 secrets: Some(secrets),

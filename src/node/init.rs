@@ -75,9 +75,7 @@ pub fn init() -> Result<()> {
             std::fs::copy(format!("{SERVICES}/{svc}/run"), dir.join("run"))
                 .with_context(|| format!("setting up service `{svc}`"))?;
         }
-        if !balancer && std::env::var(crate::contract::SWARM).is_ok_and(|v| v == "1") {
-            retire_on_sigterm(scan)?;
-        }
+        control_scripts(scan, !balancer && stage.number() >= 6)?;
         std::process::Command::new("s6-svscan").arg(SCAN_DIR).exec()
     } else {
         std::process::Command::new(format!("{SERVICES}/{}/run", services[0])).exec()
@@ -85,19 +83,34 @@ pub fn init() -> Result<()> {
     Err(err).context("starting the node's programs")
 }
 
-/// On a Swarm, the supervisor's SIGTERM (a scale-down, a drained node)
-/// runs `labctl node retire` instead of stopping the services at once: `ha`
-/// takes the web app out of rotation first.
-fn retire_on_sigterm(scan: &std::path::Path) -> Result<()> {
+/// The supervisor's own scripts. `finish`, run once it has told the
+/// services to stop (SIGTERM to the container): it waits (up to 15 s) for
+/// the Serf agent to be down, so that its leave is sent before the container
+/// ends (the container ends with its first process). At stage 6 a web app's
+/// `SIGTERM` runs `labctl node retire` instead of stopping at once: `ha`
+/// takes it out of rotation first (`docker stop`, a Swarm's scale-down).
+fn control_scripts(scan: &std::path::Path, retire: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let control = scan.join(".s6-svscan");
     std::fs::create_dir_all(&control)
         .with_context(|| format!("creating `{}`", control.display()))?;
-    let script = control.join("SIGTERM");
-    std::fs::write(&script, "#!/bin/sh\nexec labctl node retire\n")
-        .with_context(|| format!("writing `{}`", script.display()))?;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-        .with_context(|| format!("making `{}` executable", script.display()))
+    let finish = format!(
+        "#!/bin/sh\n[ -d {SCAN_DIR}/serf ] && s6-svwait -D -t 15000 {SCAN_DIR}/serf\nexit 0\n"
+    );
+    let mut scripts = vec![("finish", finish)];
+    if retire {
+        scripts.push((
+            "SIGTERM",
+            "#!/bin/sh\nexec labctl node retire\n".to_string(),
+        ));
+    }
+    for (name, text) in scripts {
+        let script = control.join(name);
+        std::fs::write(&script, text).with_context(|| format!("writing `{}`", script.display()))?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making `{}` executable", script.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! What a node does differently when it runs as a Swarm task: it finds its
-//! own address on the lab's overlay (a task has several networks), and a
-//! web app stopped by the Swarm (a scale-down, a node drained) is taken out
-//! of rotation by `ha` before its services stop.
+//! own address on the lab's overlay (a task has several networks). And a
+//! web app stopped from outside (a Swarm's scale-down, `docker stop`) is
+//! taken out of rotation by `ha` before its services stop.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -91,13 +91,15 @@ pub fn drained(answer: &str) -> bool {
     doc.get("Responses")
         .and_then(|r| r.as_object())
         .is_some_and(|r| {
-            r.values()
-                .any(|v| v.as_str().is_some_and(|s| s.trim().starts_with(DRAINED)))
+            r.values().any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.lines().any(|l| l.trim().starts_with(DRAINED)))
+            })
         })
 }
 
 /// A web app's graceful stop: asks `ha` (a Serf query) to take it out of
-/// rotation and waits for its answer (at most a few seconds), then has the
+/// rotation and waits for its answer (2 s), then has the
 /// supervisor stop every service: the web app finishes the requests it
 /// holds, and the Serf agent leaves the cluster.
 pub fn retire() -> Result<()> {
@@ -115,8 +117,10 @@ pub fn retire() -> Result<()> {
             "query",
             "-node",
             crate::naming::HA,
+            // Serf's command waits this long whatever comes: `ha` answers
+            // in tens of milliseconds.
             "-timeout",
-            "5s",
+            "2s",
             "-no-ack",
             "-format",
             "json",
@@ -167,6 +171,10 @@ mod tests {
     #[test]
     fn only_has_answer_counts() {
         assert!(drained(r#"{"Acks":[],"Responses":{"ha":"drained s3\n"}}"#));
+        // `ha` logs what it did before it answers.
+        assert!(drained(
+            r#"{"Acks":null,"Responses":{"ha":"labctl: runtime API: disable server nodes/s3\nlabctl: backends now [s1]\ndrained s3\n"}}"#
+        ));
         assert!(!drained(r#"{"Acks":[],"Responses":{}}"#));
         assert!(!drained(r#"{"Acks":[],"Responses":{"ha":"no such node"}}"#));
         assert!(!drained("Error connecting to Serf agent"));

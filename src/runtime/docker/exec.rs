@@ -6,8 +6,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{docker_message, drain_logs, logs_options, DockerEngine};
+use super::{docker_message, DockerEngine};
 use crate::runtime::ExecOutput;
+use bollard::errors::Error as DockerError;
 
 impl DockerEngine {
     /// The full `docker inspect` document of a container.
@@ -224,4 +225,36 @@ impl DockerEngine {
         .await?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
+}
+
+/// The options of a logs request: both outputs, the last `tail` lines.
+pub(super) fn logs_options(
+    tail: &str,
+    timestamps: bool,
+    follow: bool,
+) -> bollard::query_parameters::LogsOptions {
+    bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(tail)
+        .timestamps(timestamps)
+        .follow(follow)
+        .build()
+}
+
+/// Passes the chunks of a logs stream to `sink`; `what` names the source
+/// in an error.
+pub(super) async fn drain_logs(
+    mut stream: impl futures_util::Stream<Item = std::result::Result<bollard::container::LogOutput, DockerError>>
+        + Unpin,
+    what: &str,
+    sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
+) -> Result<()> {
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("reading the logs of {what}"))?;
+        sink(&chunk.into_bytes());
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! imports bollard. Docker's refusals become [`Refusal`]s here, and only here.
 
 mod exec;
+mod spec;
 mod swarm;
 
 use std::collections::HashMap;
@@ -10,10 +11,7 @@ use std::net::Ipv4Addr;
 use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
 use bollard::errors::Error as DockerError;
-use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    NetworkCreateRequest, NetworkingConfig, PortBinding,
-};
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
@@ -57,72 +55,11 @@ fn creation_error(err: &DockerError) -> anyhow::Error {
     }
 }
 
-/// The options of a logs request: both outputs, the last `tail` lines.
-fn logs_options(
-    tail: &str,
-    timestamps: bool,
-    follow: bool,
-) -> bollard::query_parameters::LogsOptions {
-    bollard::query_parameters::LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .tail(tail)
-        .timestamps(timestamps)
-        .follow(follow)
-        .build()
-}
-
-/// Passes the chunks of a logs stream to `sink`; `what` names the source
-/// in an error.
-async fn drain_logs(
-    mut stream: impl futures_util::Stream<Item = std::result::Result<bollard::container::LogOutput, DockerError>>
-        + Unpin,
-    what: &str,
-    sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
-) -> Result<()> {
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| anyhow!(docker_message(&e)))
-            .with_context(|| format!("reading the logs of {what}"))?;
-        sink(&chunk.into_bytes());
-    }
-    Ok(())
-}
-
 /// Docker's own message of a failed request, without bollard's wrapping.
 fn docker_message(err: &DockerError) -> String {
     match err {
         DockerError::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
-    }
-}
-
-/// The host settings of a container that runs a Docker Engine of its own.
-/// `--privileged` is not needed (and not granted everywhere): every
-/// capability but CAP_SYS_RESOURCE, no seccomp or AppArmor confinement, the
-/// kernel's paths unmasked, and the host's cgroup tree, writable, so that
-/// the inner engine can make cgroups for its containers.
-fn engine_host_config(
-    network: &str,
-    port_bindings: HashMap<String, Option<Vec<PortBinding>>>,
-) -> HostConfig {
-    HostConfig {
-        network_mode: Some(network.to_string()),
-        port_bindings: Some(port_bindings),
-        init: Some(false),
-        cap_add: Some(vec!["ALL".into()]),
-        cap_drop: Some(vec!["SYS_RESOURCE".into()]),
-        security_opt: Some(vec![
-            "seccomp=unconfined".into(),
-            "apparmor=unconfined".into(),
-        ]),
-        // What the docker CLI's `systempaths=unconfined` sends: no path of
-        // the kernel's masked or read-only.
-        masked_paths: Some(Vec::new()),
-        readonly_paths: Some(Vec::new()),
-        cgroupns_mode: Some(bollard::models::HostConfigCgroupnsModeEnum::HOST),
-        binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
-        ..Default::default()
     }
 }
 
@@ -515,62 +452,11 @@ impl Runtime for DockerEngine {
 
     /// Creates a container (not started).
     async fn create_container(&self, spec: &ContainerSpec) -> Result<()> {
-        let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
-            .publish
-            .iter()
-            .map(|(port, host_ip, host_port)| {
-                (
-                    format!("{port}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some(host_ip.clone()),
-                        host_port: Some(if *host_port == 0 {
-                            String::new()
-                        } else {
-                            host_port.to_string()
-                        }),
-                    }]),
-                )
-            })
-            .collect();
-        let endpoint = EndpointSettings {
-            ipam_config: Some(EndpointIpamConfig {
-                ipv4_address: Some(spec.ip.to_string()),
-                ..Default::default()
-            }),
-            aliases: Some(spec.aliases.clone()),
-            ..Default::default()
-        };
-        let body = ContainerCreateBody {
-            hostname: Some(spec.hostname.clone()),
-            image: Some(spec.image.clone()),
-            env: Some(spec.env.clone()),
-            labels: Some(spec.labels.clone()),
-            exposed_ports: Some(
-                spec.publish
-                    .iter()
-                    .map(|(port, _, _)| format!("{port}/tcp"))
-                    .collect(),
-            ),
-            host_config: Some(if spec.runs_engine {
-                engine_host_config(&spec.network, port_bindings)
-            } else {
-                HostConfig {
-                    network_mode: Some(spec.network.clone()),
-                    port_bindings: Some(port_bindings),
-                    init: Some(false),
-                    ..Default::default()
-                }
-            }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(spec.network.clone(), endpoint)])),
-            }),
-            ..Default::default()
-        };
         let options = CreateContainerOptionsBuilder::default()
             .name(&spec.name)
             .build();
         self.docker
-            .create_container(Some(options), body)
+            .create_container(Some(options), spec::create_body(spec))
             .await
             .map_err(|e| creation_error(&e))
             .with_context(|| format!("creating container `{}`", spec.name))?;

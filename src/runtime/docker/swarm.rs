@@ -19,10 +19,8 @@ use bollard::query_parameters::{
 };
 use ipnet::Ipv4Net;
 
-use super::{
-    creation_error, docker_message, drain_logs, is_not_found, logs_options, status_code,
-    DockerEngine,
-};
+use super::exec::{drain_logs, logs_options};
+use super::{creation_error, docker_message, is_not_found, status_code, DockerEngine};
 use crate::runtime::swarm::{ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask};
 use crate::runtime::Refusal;
 

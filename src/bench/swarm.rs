@@ -83,7 +83,7 @@ pub async fn swarm(
         stats_port: 1936,
         stats_auth: None,
     };
-    lab.up(&req, wait, progress).await?;
+    lab.up(&req, Some(wait), progress).await?;
     let swarm = engine
         .as_swarm()
         .context("the manager is no Swarm manager")?;
@@ -159,7 +159,7 @@ pub async fn swarm(
         }
         progress.set(format!("swarm: run {run}: {to} → 2"));
         let t = Instant::now();
-        lab.scale(2, wait, progress).await?;
+        lab.scale(2, Some(wait), progress).await?;
         down_t.push(t.elapsed());
     }
     let load = load.finish().await;

@@ -17,11 +17,6 @@ pub async fn find(ctx: &Context) -> Result<Option<SwarmLab>> {
     SwarmLab::find(ctx.lab.runtime(), ctx.lab.names()).await
 }
 
-/// How long to wait when the user said not to (`-d`): not at all.
-fn limit(wait: &crate::cli::WaitArgs) -> Option<std::time::Duration> {
-    wait.limit()
-}
-
 pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     if args.stage != 6 {
         return Err(crate::usage::usage(anyhow::anyhow!(
@@ -54,8 +49,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         },
         stats_auth: args.stats_auth.clone(),
     };
-    let wait = limit(&args.wait).unwrap_or_default();
-    lab.up(&req, wait, &ctx.progress).await?;
+    lab.up(&req, args.wait.limit(), &ctx.progress).await?;
     ctx.progress.finish();
     println!(
         "lab `{}` is up on the Swarm: ha + {} web app(s); HAProxy listens on port {} (stats {}) \
@@ -69,8 +63,8 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
 }
 
 pub async fn scale(ctx: &Context, lab: &SwarmLab, args: &ScaleArgs) -> Result<ExitCode> {
-    let wait = limit(&args.wait).unwrap_or_default();
-    lab.scale(args.target, wait, &ctx.progress).await?;
+    lab.scale(args.target, args.wait.limit(), &ctx.progress)
+        .await?;
     ctx.progress.finish();
     println!(
         "lab `{}`: {} web app(s) on the Swarm",

@@ -74,9 +74,15 @@ impl SwarmLab {
         &self.names
     }
 
-    /// Starts the lab as services and waits until HAProxy serves every web
-    /// app. A lab that is up keeps running (scaled to `req.webapps`).
-    pub async fn up(&self, req: &SwarmUp, wait: Duration, progress: &Progress) -> Result<()> {
+    /// Starts the lab as services and waits (up to `wait`; not at all when
+    /// `None`) until HAProxy serves every web app. A lab that is up keeps
+    /// running (scaled to `req.webapps`).
+    pub async fn up(
+        &self,
+        req: &SwarmUp,
+        wait: Option<Duration>,
+        progress: &Progress,
+    ) -> Result<()> {
         let swarm = self.swarm()?;
         let existing = swarm
             .services_with_label(labels::LAB, self.names.lab())
@@ -96,7 +102,10 @@ impl SwarmLab {
                 )
                 .await?;
         }
-        self.wait_served(req.webapps, wait, progress).await
+        match wait {
+            Some(wait) => self.wait_served(req.webapps, wait, progress).await,
+            None => Ok(()),
+        }
     }
 
     async fn create(&self, req: &SwarmUp, progress: &Progress) -> Result<()> {
@@ -150,9 +159,14 @@ impl SwarmLab {
         Ok(())
     }
 
-    /// Sets the number of web apps and waits until HAProxy serves exactly
-    /// them.
-    pub async fn scale(&self, webapps: u32, wait: Duration, progress: &Progress) -> Result<()> {
+    /// Sets the number of web apps and waits (up to `wait`; not at all when
+    /// `None`) until HAProxy serves exactly them.
+    pub async fn scale(
+        &self,
+        webapps: u32,
+        wait: Option<Duration>,
+        progress: &Progress,
+    ) -> Result<()> {
         progress.info(format!(
             "scaling {} to {webapps}",
             plan::service(&self.names, Role::Webapp)
@@ -163,7 +177,10 @@ impl SwarmLab {
                 u64::from(webapps),
             )
             .await?;
-        self.wait_served(webapps, wait, progress).await
+        match wait {
+            Some(wait) => self.wait_served(webapps, wait, progress).await,
+            None => Ok(()),
+        }
     }
 
     /// The web app tasks and `ha`'s.

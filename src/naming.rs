@@ -18,6 +18,10 @@ const HA_OFFSET: u32 = 42;
 const FIRST_WEBAPPS: [u32; 2] = [11, 22];
 /// The web app's HTTP port.
 pub const WEBAPP_PORT: u16 = 3000;
+/// `ha`'s port for the web apps, in its container.
+pub const HTTP_PORT: u16 = 80;
+/// `ha`'s port for the stats page, in its container.
+pub const STATS_PORT: u16 = 1936;
 
 /// How a lab's networks and containers are named.
 #[derive(Debug, Clone, PartialEq, Eq)]

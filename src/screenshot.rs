@@ -86,6 +86,20 @@ impl Screenshots<'_> {
     }
 }
 
+/// A screenshot of a saved stats page with the host's browser only (a lab
+/// whose `ha` this host's engine cannot put a browser beside);
+/// `Ok(Err(why))` when the host has none.
+pub async fn from_file(html: &Path, png: &Path) -> Result<Result<(), String>> {
+    match host_browser() {
+        Some(browser) => on_host(&browser, html, png).await.map(Ok),
+        None => Ok(Err(
+            "a lab on a Swarm is shot with this host's browser, and it has none: install \
+             Chromium, or name a browser with LABCTL_BROWSER"
+                .into(),
+        )),
+    }
+}
+
 /// How long the browser may take for one screenshot.
 const SCREENSHOT_TIMEOUT: Duration = Duration::from_secs(60);
 

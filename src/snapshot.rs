@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::contract::SECRETS;
-use crate::lab::Lab;
 use crate::labels;
 use crate::naming::HA;
+use crate::runner::Subject;
 use crate::runtime::ContainerInfo;
 use crate::scenario::Capture;
 use crate::stage::Stage;
@@ -230,7 +230,7 @@ pub fn config_servers(config: &str) -> Vec<String> {
 
 /// Takes one snapshot of `lab` into `dir`.
 pub async fn capture(
-    lab: &Lab,
+    lab: &dyn Subject,
     shots: &crate::screenshot::Screenshots<'_>,
     stage: Stage,
     parts: &[Capture],
@@ -250,45 +250,27 @@ pub async fn capture(
         });
         Ok(())
     };
-    let containers = lab.containers().await?;
-    let ha_running = containers
-        .iter()
-        .any(|c| c.label(labels::NODE) == Some(HA) && c.state.is_running());
+    let ha_running = lab.ha_running().await?;
     for part in parts {
         match part {
-            Capture::Ps => {
-                let running: Vec<ContainerInfo> = containers
-                    .iter()
-                    .filter(|c| c.state.is_running())
-                    .cloned()
-                    .collect();
-                put(
-                    "docker-ps.txt",
-                    "`docker ps` of the lab".into(),
-                    &docker_ps(&running, SystemTime::now()),
-                )?;
+            Capture::Ps | Capture::PsAll => {
+                let l = lab.listing(*part == Capture::PsAll).await?;
+                put(&l.file, l.what, &l.text)?;
             }
-            Capture::PsAll => put(
-                "docker-ps-a.txt",
-                "`docker ps -a` of the lab".into(),
-                &docker_ps(&containers, SystemTime::now()),
-            )?,
             Capture::Inspect => {
-                for c in &containers {
-                    let raw = lab.inspect_raw(node_of(c)).await?;
+                for (name, raw) in lab.inspect_all().await? {
                     put(
-                        &format!("inspect-{}.json", c.name),
-                        format!("`docker inspect {}`", c.name),
+                        &format!("inspect-{name}.json"),
+                        format!("`docker inspect {name}`"),
                         &inspect_text(&raw),
                     )?;
                 }
             }
             Capture::Logs => {
-                for c in &containers {
-                    let text = lab.logs(node_of(c), "all").await?;
+                for (name, text) in lab.logs_all().await? {
                     put(
-                        &format!("logs-{}.txt", c.name),
-                        format!("`docker logs {}`", c.name),
+                        &format!("logs-{name}.txt"),
+                        format!("`docker logs {name}`"),
                         &text,
                     )?;
                 }
@@ -322,15 +304,14 @@ pub async fn capture(
                     "HAProxy statistics (CSV, from the runtime API)".into(),
                     &csv.stdout,
                 )?;
-                let html = stats_page(lab, &containers).await?;
+                let html = lab.stats_page().await?;
                 put(
                     "stats.html",
                     "the HAProxy stats page as HAProxy serves it".into(),
                     &html,
                 )?;
                 shot = Some(
-                    shots
-                        .take(lab, &dir.join("stats.html"), &dir.join("stats.png"))
+                    lab.screenshot(shots, &dir.join("stats.html"), &dir.join("stats.png"))
                         .await?,
                 );
             }
@@ -348,46 +329,6 @@ pub async fn capture(
         });
     }
     Ok(written)
-}
-
-/// The node a container of the lab runs (its container name if unlabelled).
-fn node_of(c: &ContainerInfo) -> &str {
-    c.label(labels::NODE).unwrap_or(&c.name)
-}
-
-/// The stats page, fetched from `ha`'s published stats port on this host.
-async fn stats_page(lab: &Lab, containers: &[ContainerInfo]) -> Result<String> {
-    let ha = containers
-        .iter()
-        .find(|c| c.labels.get(labels::NODE).map(String::as_str) == Some(HA))
-        .context("the lab has no `ha`")?;
-    let port = ha.host_port(1936).context("`ha` publishes no stats port")?;
-    let doc = lab.inspect(HA).await?;
-    let auth = doc["Config"]["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.as_str()?.strip_prefix("STATS_AUTH="))
-        .next()
-        .map(|a| {
-            use base64::Engine as _;
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(a)
-            )
-        });
-    let headers: Vec<(&str, &str)> = auth
-        .as_deref()
-        .map(|a| ("authorization", a))
-        .into_iter()
-        .collect();
-    let page = crate::http::get(port, &headers, Duration::from_secs(10)).await?;
-    anyhow::ensure!(
-        page.status == 200,
-        "the stats page answered {}",
-        page.status
-    );
-    Ok(page.body)
 }
 
 #[cfg(test)]

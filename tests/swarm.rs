@@ -146,7 +146,51 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     assert_eq!(lines(&nodes).len(), 3, "{nodes}");
     assert!(nodes.lines().all(|l| l.ends_with("Ready")), "{nodes}");
 
-    // Six web apps, spread over the nodes, answer through ha.
+    // A scenario that names no node to stop or start runs on the Swarm as
+    // on one engine, its snapshots taken from the tasks on every node; one
+    // that stops and starts given nodes is refused before anything changes.
+    let refused = labctl(true, &["run", "--engine", "swarm", "scenarios/task6.yaml"]);
+    let (_, stderr) = common::text(&refused);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("step 6 (stop s3)") && stderr.contains("step 10 (start s3)"),
+        "{stderr}"
+    );
+    assert!(docker(true, &["service", "ls", "-q"]).trim().is_empty());
+    let out_dir = std::env::temp_dir().join(format!("labctl-swarm-run-{}", std::process::id()));
+    let out_arg = out_dir.display().to_string();
+    let run = ok(
+        true,
+        &[
+            "run",
+            "--engine",
+            "swarm",
+            "scenarios/scaling.yaml",
+            "--out",
+            &out_arg,
+        ],
+    );
+    assert!(run.contains("scaling: passed"), "{run}");
+    let five = out_dir.join("06-five-webapps");
+    let tasks = std::fs::read_to_string(five.join("swarm-ps.txt")).expect("swarm-ps.txt");
+    for node in ["ha", "s1", "s5"] {
+        assert!(
+            tasks.lines().any(|l| l.trim_start().starts_with(node)),
+            "{tasks}"
+        );
+    }
+    let cfg = std::fs::read_to_string(five.join("haproxy.cfg")).expect("haproxy.cfg");
+    assert_eq!(cfg.matches("\n    server s").count(), 5, "{cfg}");
+    let stats = std::fs::read_to_string(five.join("stats.csv")).expect("stats.csv");
+    assert!(stats.contains("s5"), "{stats}");
+    let html = std::fs::read_to_string(five.join("stats.html")).expect("stats.html");
+    assert!(html.contains("Statistics Report"), "{html}");
+    let index = std::fs::read_to_string(out_dir.join("INDEX.md")).expect("INDEX.md");
+    assert!(index.contains("two-webapps"), "{index}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+
+    // Six web apps, spread over the nodes, answer through ha (the lab the
+    // scenario left, scaled up).
     ok(true, &["up", "--engine", "swarm", "-n", "6"]);
     let placed = placement();
     assert_eq!(placed.len(), 7, "{placed:?}");
@@ -180,11 +224,12 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     assert_eq!(labs[0]["running"], 6);
     assert_eq!(labs[0]["ha_running"], true);
     assert_eq!(labs[0]["subnet"], "192.168.42.0/24");
-    // Scenarios need a lab on one engine: refused up front, the lab kept.
-    let refused = labctl(true, &["run", "scenarios/task6.yaml"]);
+    // A scenario the Swarm cannot run, on the running Swarm lab (found
+    // without --engine): refused up front, the lab kept.
+    let refused = labctl(true, &["run", "scenarios/task5.yaml"]);
     let (_, stderr) = common::text(&refused);
     assert!(!refused.status.success());
-    assert!(stderr.contains("runs on a Swarm"), "{stderr}");
+    assert!(stderr.contains("runs stage 6 only"), "{stderr}");
     assert_eq!(placement().len(), 7);
     // A task on another node than the manager is reached by exec and logs.
     let (remote, host) = placed

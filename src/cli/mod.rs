@@ -337,6 +337,13 @@ pub struct RunArgs {
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Where the lab runs: `docker` (containers on this engine) or `swarm`
+    /// (services on the Swarm this engine manages: stage 6 scenarios whose
+    /// steps name no node to stop or start).
+    #[arg(long, env = "LABCTL_ENGINE", value_enum, default_value_t = Engine::Docker)]
+    pub engine: Engine,
+    #[command(flatten)]
+    pub place: PlacementArgs,
     #[command(flatten)]
     pub build: BuildArgs,
 }
@@ -353,6 +360,13 @@ pub struct CollectArgs {
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Where the lab runs: `docker` (containers on this engine) or `swarm`
+    /// (services on the Swarm this engine manages: stage 6 scenarios whose
+    /// steps name no node to stop or start).
+    #[arg(long, env = "LABCTL_ENGINE", value_enum, default_value_t = Engine::Docker)]
+    pub engine: Engine,
+    #[command(flatten)]
+    pub place: PlacementArgs,
     #[command(flatten)]
     pub build: BuildArgs,
 }

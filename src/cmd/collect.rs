@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 
 use super::Context;
-use crate::cli::{BuildArgs, CollectArgs, RunArgs};
+use crate::cli::{BuildArgs, CollectArgs, Engine, PlacementArgs, RunArgs};
 use crate::images;
-use crate::runner::{self, Report};
+use crate::runner::{self, OnEngine, Report, Subject};
 use crate::scenario::{self, Scenario};
 use crate::screenshot::Screenshots;
 
@@ -21,7 +21,12 @@ pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| runner::default_out(&scenario.name));
-    run_all(ctx, &[(scenario, out)], &args.build, args.junit.as_deref()).await
+    let on = Placed {
+        engine: args.engine,
+        place: &args.place,
+        build: &args.build,
+    };
+    run_all(ctx, &[(scenario, out)], &on, args.junit.as_deref()).await
 }
 
 pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
@@ -45,44 +50,61 @@ pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
         let scenario = scenario::parse(&format!("scenarios/{task}.yaml"), text)?;
         runs.push((scenario, args.out_root.join(task)));
     }
-    run_all(ctx, &runs, &args.build, args.junit.as_deref()).await
+    let on = Placed {
+        engine: args.engine,
+        place: &args.place,
+        build: &args.build,
+    };
+    run_all(ctx, &runs, &on, args.junit.as_deref()).await
+}
+
+/// Where scenarios run, and what their images are built from.
+struct Placed<'a> {
+    engine: Engine,
+    place: &'a PlacementArgs,
+    build: &'a BuildArgs,
 }
 
 async fn run_all(
     ctx: &Context,
     runs: &[(Scenario, PathBuf)],
-    build: &BuildArgs,
+    on: &Placed<'_>,
     junit: Option<&Path>,
 ) -> Result<ExitCode> {
-    // Scenarios stop and start given nodes and capture containers: a lab on
-    // one engine. Refused before anything is touched, the Swarm lab kept.
-    if std::env::var("LABCTL_ENGINE").is_ok_and(|e| e == "swarm")
-        || super::swarm::find(ctx).await?.is_some()
-    {
-        bail!(
-            "lab `{}` runs on a Swarm here (or LABCTL_ENGINE=swarm): scenarios run a lab on one \
-             engine (their steps stop and start given nodes, their snapshots capture containers \
-             and fixed addresses); run them against an engine without a Swarm lab, or `labctl \
-             down` the Swarm lab first",
-            ctx.lab.names().lab()
-        );
-    }
-    images::ensure(
-        ctx.lab.runtime().as_ref(),
-        &ctx.templates,
-        build,
-        false,
-        &ctx.progress,
-    )
-    .await?;
     let shots = Screenshots {
         templates: &ctx.templates,
-        build,
+        build: on.build,
         progress: &ctx.progress,
     };
+    // A lab on the Swarm (asked for, or running there) runs the scenarios
+    // whose steps the Swarm allows; every step is checked before anything
+    // is touched. The Swarm's nodes hold the lab's images already.
+    let swarm = super::swarm::scenario_lab(ctx, on.engine, on.place).await?;
+    let one = OnEngine {
+        lab: &ctx.lab,
+        subnet: on.place.subnet,
+        publish: on.place.publish(ctx.lab.names()),
+    };
+    let lab: &dyn Subject = match &swarm {
+        Some(s) => s,
+        None => &one,
+    };
+    for (scenario, _) in runs {
+        runner::refused(lab, scenario)?;
+    }
+    if swarm.is_none() {
+        images::ensure(
+            ctx.lab.runtime().as_ref(),
+            &ctx.templates,
+            on.build,
+            false,
+            &ctx.progress,
+        )
+        .await?;
+    }
     let mut reports: Vec<Report> = Vec::new();
     for (scenario, out) in runs {
-        let report = runner::run(&ctx.lab, &shots, scenario, out, &ctx.progress).await?;
+        let report = runner::run(lab, &shots, scenario, out, &ctx.progress).await?;
         let passed = report.passed();
         if passed {
             println!(

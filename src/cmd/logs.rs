@@ -57,7 +57,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
         .map_or_else(|| "all".to_string(), |n| n.to_string());
     let nodes: Vec<String> = if let Some(lab) = swarm {
         if args.nodes.is_empty() {
-            lab.rows()
+            lab.rows(false)
                 .await?
                 .into_iter()
                 .filter(|r| r.state == "running")

@@ -8,9 +8,11 @@ use anyhow::{bail, Result};
 use comfy_table::{presets, Table};
 
 use super::Context;
-use crate::cli::{DownArgs, ExecArgs, Format, FormatArgs, ScaleArgs, UpArgs};
-use crate::naming::DEFAULT_SUBNET;
-use crate::swarm::{SwarmLab, SwarmUp};
+use crate::cli::{
+    DownArgs, Engine, ExecArgs, Format, FormatArgs, PlacementArgs, ScaleArgs, UpArgs,
+};
+use crate::naming::{DEFAULT_SUBNET, HTTP_PORT, STATS_PORT};
+use crate::swarm::{SwarmLab, SwarmScenario, SwarmUp};
 
 /// The lab of `ctx` if it runs on the engine's Swarm.
 pub async fn find(ctx: &Context) -> Result<Option<SwarmLab>> {
@@ -26,29 +28,12 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     }
     let lab = SwarmLab::new(ctx.lab.runtime().clone(), ctx.lab.names().clone()).await?;
     let names = ctx.lab.names();
-    let own = names.is_default();
-    let req = SwarmUp {
-        subnet: match args.place.subnet {
-            Some(s) => s,
-            None if own => DEFAULT_SUBNET.parse()?,
-            None => bail!(
-                "a lab other than `heig` on a Swarm needs its own subnet: pass --subnet \
-                 (e.g. 192.168.43.0/24)"
-            ),
-        },
-        webapps: args.webapps.unwrap_or(2),
-        http_port: match args.place.http_port {
-            Some(p) => p,
-            None if own => 80,
-            None => bail!("a lab other than `heig` on a Swarm needs --http-port and --stats-port"),
-        },
-        stats_port: match args.place.stats_port {
-            Some(p) => p,
-            None if own => 1936,
-            None => bail!("a lab other than `heig` on a Swarm needs --http-port and --stats-port"),
-        },
-        stats_auth: args.stats_auth.clone(),
-    };
+    let req = request(
+        ctx,
+        &args.place,
+        args.webapps.unwrap_or(2),
+        args.stats_auth.clone(),
+    )?;
     lab.up(&req, args.wait.limit(), &ctx.progress).await?;
     ctx.progress.finish();
     println!(
@@ -60,6 +45,58 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         req.stats_port
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `up` asks of a lab on the Swarm: the lab `heig` has its own subnet
+/// and ports; another lab needs them given.
+pub fn request(
+    ctx: &Context,
+    place: &PlacementArgs,
+    webapps: u32,
+    stats_auth: Option<String>,
+) -> Result<SwarmUp> {
+    let own = ctx.lab.names().is_default();
+    let ports = "a lab other than `heig` on a Swarm needs --http-port and --stats-port";
+    Ok(SwarmUp {
+        subnet: match place.subnet {
+            Some(s) => s,
+            None if own => DEFAULT_SUBNET.parse()?,
+            None => bail!(
+                "a lab other than `heig` on a Swarm needs its own subnet: pass --subnet \
+                 (e.g. 192.168.43.0/24)"
+            ),
+        },
+        webapps,
+        http_port: match place.http_port {
+            Some(p) => p,
+            None if own => HTTP_PORT,
+            None => bail!("{ports}"),
+        },
+        stats_port: match place.stats_port {
+            Some(p) => p,
+            None if own => STATS_PORT,
+            None => bail!("{ports}"),
+        },
+        stats_auth,
+    })
+}
+
+/// The lab of `ctx` on the engine's Swarm, as scenarios run it, when the
+/// lab runs there or `engine` asks for it (`None` otherwise).
+pub async fn scenario_lab(
+    ctx: &Context,
+    engine: Engine,
+    place: &PlacementArgs,
+) -> Result<Option<SwarmScenario>> {
+    let lab = match find(ctx).await? {
+        Some(lab) => lab,
+        None if engine == Engine::Swarm => {
+            SwarmLab::new(ctx.lab.runtime().clone(), ctx.lab.names().clone()).await?
+        }
+        None => return Ok(None),
+    };
+    let req = request(ctx, place, 2, None)?;
+    Ok(Some(SwarmScenario::new(lab, req)))
 }
 
 pub async fn scale(ctx: &Context, lab: &SwarmLab, args: &ScaleArgs) -> Result<ExitCode> {
@@ -75,24 +112,16 @@ pub async fn scale(ctx: &Context, lab: &SwarmLab, args: &ScaleArgs) -> Result<Ex
 }
 
 pub async fn ps(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
-    let rows = lab.rows().await?;
+    let rows = lab.rows(false).await?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => {
-            let mut table = Table::new();
-            table.load_preset(presets::NOTHING);
-            table.set_header(["NODE", "SWARM NODE", "STATE", "SINCE", "ERROR"]);
-            for r in &rows {
-                table.add_row([&r.name, &r.host, &r.state, &r.since, &r.error]);
-            }
-            println!("{table}");
-        }
+        Format::Table => print!("{}", crate::swarm::plan::table(&rows, false)),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn status(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
-    let rows = lab.rows().await?;
+    let rows = lab.rows(false).await?;
     let backends = lab.backends().await;
     let state_of = |node: &str| match &backends {
         Ok(b) => b

@@ -27,6 +27,7 @@ pub use events::{changes, from_ha_line, Event, Look};
 pub use inventory::{down_all, labs, summarize, LabSummary};
 pub use observe::{node_order, Observation};
 pub use plan::{check_capacity, Publish, ScalePlan};
+pub use query::in_ha;
 pub use wait::{converged, readiness, Probe};
 
 use crate::lock::{LabGuard, LabLock};

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use super::Lab;
 use crate::contract::{Backends, Role};
 use crate::naming::HA;
-use crate::node::membership::{natural_key, parse_members, Member};
+use crate::node::membership::Member;
 use crate::runtime::ExecOutput;
 
 impl Lab {
@@ -76,31 +76,17 @@ impl Lab {
 
     /// HAProxy's view of the backends, read inside `ha`.
     pub async fn backends(&self) -> Result<Backends> {
-        let out = self
-            .exec(HA, &["labctl", "node", "backends"])
-            .await?
-            .success("reading HAProxy's state in `ha`")?;
-        serde_json::from_str(out.stdout.trim()).context("reading HAProxy's state from `ha`")
+        in_ha::backends(self.exec(HA, in_ha::BACKENDS).await?)
     }
 
     /// Serf's member list, as `ha`'s agent sees it.
     pub async fn members(&self) -> Result<Vec<Member>> {
-        let out = self
-            .exec(HA, &["serf", "members", "-format", "json"])
-            .await?
-            .success("reading Serf's members in `ha`")?;
-        parse_members(&out.stdout)
+        in_ha::members(self.exec(HA, in_ha::MEMBERS).await?)
     }
 
     /// The names in `/nodes` on `ha`.
     pub async fn registry(&self) -> Result<Vec<String>> {
-        let out = self
-            .exec(HA, &["ls", "/nodes"])
-            .await?
-            .success("listing /nodes in `ha`")?;
-        let mut names: Vec<String> = out.stdout.split_whitespace().map(String::from).collect();
-        names.sort_by_key(|n| natural_key(n));
-        Ok(names)
+        in_ha::registry(self.exec(HA, in_ha::REGISTRY).await?)
     }
 
     /// The host port `ha` publishes a container port on.
@@ -129,5 +115,41 @@ impl Lab {
             .filter(|c| current.get(&c.image).is_some_and(|id| *id != c.image_id))
             .map(|c| c.name.clone())
             .collect())
+    }
+}
+
+/// The commands run in `ha` that tell the lab's membership, and how their
+/// output reads: the same on every engine.
+pub mod in_ha {
+    use anyhow::{Context, Result};
+
+    use crate::contract::Backends;
+    use crate::node::membership::{natural_key, parse_members, Member};
+    use crate::runtime::ExecOutput;
+
+    /// HAProxy's state, as JSON.
+    pub const BACKENDS: &[&str] = &["labctl", "node", "backends"];
+    /// Serf's members, as JSON.
+    pub const MEMBERS: &[&str] = &["serf", "members", "-format", "json"];
+    /// The names in `/nodes`.
+    pub const REGISTRY: &[&str] = &["ls", "/nodes"];
+
+    /// Reads [`BACKENDS`]' output.
+    pub fn backends(out: ExecOutput) -> Result<Backends> {
+        let out = out.success("reading HAProxy's state in `ha`")?;
+        serde_json::from_str(out.stdout.trim()).context("reading HAProxy's state from `ha`")
+    }
+
+    /// Reads [`MEMBERS`]' output.
+    pub fn members(out: ExecOutput) -> Result<Vec<Member>> {
+        parse_members(&out.success("reading Serf's members in `ha`")?.stdout)
+    }
+
+    /// Reads [`REGISTRY`]' output, in the nodes' order.
+    pub fn registry(out: ExecOutput) -> Result<Vec<String>> {
+        let out = out.success("listing /nodes in `ha`")?;
+        let mut names: Vec<String> = out.stdout.split_whitespace().map(String::from).collect();
+        names.sort_by_key(|n| natural_key(n));
+        Ok(names)
     }
 }

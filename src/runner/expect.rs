@@ -2,18 +2,19 @@
 //! says what differs.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::lab::Lab;
-use crate::naming::HA;
+use super::Subject;
+use crate::naming::{HA, HTTP_PORT};
 use crate::scenario::{Expectation, HttpStep};
 use crate::snapshot;
 use crate::stage::Stage;
 
 /// Checks an expectation once; the error says what differs.
-pub async fn check(lab: &Lab, stage: Stage, e: &Expectation) -> Result<()> {
+pub async fn check(lab: &dyn Subject, stage: Stage, e: &Expectation) -> Result<()> {
     if let Some(n) = e.members {
         let alive = lab
             .members()
@@ -94,7 +95,6 @@ pub async fn check(lab: &Lab, stage: Stage, e: &Expectation) -> Result<()> {
         }
     }
     if let Some(f) = &e.file {
-        lab.node(&f.node).await?;
         let out = lab.exec(&f.node, &["cat", &f.path]).await?;
         if out.code != 0 {
             bail!(
@@ -118,19 +118,19 @@ pub async fn check(lab: &Lab, stage: Stage, e: &Expectation) -> Result<()> {
     Ok(())
 }
 
-/// One GET through `ha` on 127.0.0.1: status and body.
-async fn http_get(port: u16) -> Result<(u16, String)> {
-    let r = crate::http::get(port, &[], Duration::from_secs(30)).await?;
+/// One GET through `ha`: status and body.
+async fn http_get(addr: SocketAddr) -> Result<(u16, String)> {
+    let r = crate::http::request(addr, "GET", "/", &[], "", Duration::from_secs(30)).await?;
     Ok((r.status, r.body))
 }
 
 /// An `http` step: requests through `ha`, each answered with the expected
 /// status, and answers from every expected web app among them.
-pub async fn http(lab: &Lab, h: &HttpStep) -> Result<()> {
-    let port = lab.ha_port(80).await?;
+pub async fn http(lab: &dyn Subject, h: &HttpStep) -> Result<()> {
+    let addr = lab.ha_address(HTTP_PORT).await?;
     let mut hosts = BTreeSet::new();
     for i in 0..h.requests {
-        let (status, body) = http_get(port)
+        let (status, body) = http_get(addr)
             .await
             .with_context(|| format!("request {}", i + 1))?;
         if status != h.expect_status {

@@ -4,20 +4,22 @@
 //! JUnit files are written by `report`.
 
 mod expect;
+mod one_engine;
 mod record;
+mod subject;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 pub use expect::check;
+pub use one_engine::OnEngine;
 pub use record::{junit, Report, StepResult};
+pub use subject::{Listing, Subject};
 
 use record::{write_index, Indexed};
 
-use crate::lab::{Lab, Publish, UpRequest};
 use crate::output::Progress;
 use crate::scenario::{Capture, Scenario, Step};
 use crate::screenshot::Screenshots;
@@ -33,13 +35,14 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 /// `out`, replacing what was there only when every step passed; a failed
 /// run's files go to `<out>.failed`.
 pub async fn run(
-    lab: &Lab,
+    lab: &dyn Subject,
     shots: &Screenshots<'_>,
     scenario: &Scenario,
     out: &Path,
     progress: &Progress,
 ) -> Result<Report> {
     let stage = Stage::new(scenario.stage)?;
+    refused(lab, scenario)?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -59,12 +62,12 @@ pub async fn run(
         "scenario {} (stage {}): lab `{}` is started afresh",
         scenario.name,
         stage.number(),
-        lab.names().lab()
+        lab.lab_name()
     ));
     // The whole run holds the lab's lock: another command in between would
     // change what the snapshots capture.
-    let _lock = lab.lock(progress).await?;
-    lab.down(progress).await?;
+    let _lock = lab.hold(progress).await?;
+    lab.remove(progress).await?;
 
     let mut report = Report {
         scenario: scenario.name.clone(),
@@ -111,6 +114,45 @@ pub async fn run(
             .with_context(|| format!("keeping the failed run in `{}`", failed.display()))?;
     }
     Ok(report)
+}
+
+/// Fails, saying why, when a step of `scenario` cannot run on `lab`:
+/// checked for every step before anything is touched.
+pub fn refused(lab: &dyn Subject, scenario: &Scenario) -> Result<()> {
+    let reasons = refusals(scenario, |stage, step| lab.refuses(stage, step));
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "scenario {} cannot run on lab `{}`; nothing was changed:\n  {}",
+        scenario.name,
+        lab.lab_name(),
+        reasons.join("\n  ")
+    )
+}
+
+/// Each step `refuses` refuses, with its number and why.
+pub fn refusals(
+    scenario: &Scenario,
+    refuses: impl Fn(Stage, &Step) -> Option<String>,
+) -> Vec<String> {
+    let Ok(stage) = Stage::new(scenario.stage) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut said = std::collections::HashSet::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        if let Some(why) = refuses(stage, step) {
+            // A reason said once; later steps refused for it are named only.
+            let line = format!("step {} ({})", i + 1, describe(step));
+            if said.insert(why.clone()) {
+                out.push(format!("{line}: {why}"));
+            } else {
+                out.push(format!("{line}: the same"));
+            }
+        }
+    }
+    out
 }
 
 /// Puts `new` in place of `dest` in two renames, so that `dest` is never
@@ -160,7 +202,7 @@ fn describe(step: &Step) -> String {
 
 /// What every step runs with.
 struct StepContext<'a> {
-    lab: &'a Lab,
+    lab: &'a dyn Subject,
     shots: &'a Screenshots<'a>,
     stage: Stage,
     progress: &'a Progress,
@@ -181,26 +223,19 @@ async fn run_step(
     } = *cx;
     match step {
         Step::Up(u) => {
-            let request = UpRequest {
-                subnet: None,
-                publish: Publish::defaults(lab.names(), IpAddr::from([127, 0, 0, 1]), None, None),
-                webapps: Some(u.webapps),
-                stage,
-            };
-            lab.up_and_wait(&request, Some(CONVERGE_TIMEOUT), progress)
+            lab.start(u.webapps, stage, CONVERGE_TIMEOUT, progress)
                 .await?;
         }
         Step::Scale(s) => {
-            lab.scale_to(s.webapps, CONVERGE_TIMEOUT, progress).await?;
+            lab.scale(s.webapps, CONVERGE_TIMEOUT, progress).await?;
         }
         Step::Start(node) => lab.start_node(node, progress).await?,
-        Step::Stop(node) => lab.stop_node(node, 10, progress).await?,
-        Step::Kill(node) => lab.kill_node(node, "SIGKILL", progress).await?,
+        Step::Stop(node) => lab.stop_node(node, progress).await?,
+        Step::Kill(node) => lab.kill_node(node, progress).await?,
         Step::Wait(w) => {
             let timeout = Duration::from_secs(w.timeout.unwrap_or(DEFAULT_TIMEOUT));
             if w.converged {
-                let expected = lab.running_webapps().await?;
-                lab.wait_for(&expected, timeout, progress).await?;
+                lab.wait_converged(timeout, progress).await?;
             } else if let Some(sec) = w.seconds {
                 tokio::time::sleep(Duration::from_secs_f64(sec)).await;
             } else if let Some(until) = &w.until {
@@ -230,7 +265,6 @@ async fn run_step(
             });
         }
         Step::Exec(e) => {
-            lab.node(&e.node).await?;
             let cmd: Vec<&str> = e.cmd.iter().map(String::as_str).collect();
             let result = lab.exec(&e.node, &cmd).await?;
             if let Some(file) = &e.save_as {

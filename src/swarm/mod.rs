@@ -3,6 +3,7 @@
 //! labctl creates, scales and removes the services and waits for HAProxy.
 
 pub mod plan;
+mod scenario;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,12 +11,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::contract::{Backends, Role};
+use crate::lab::in_ha;
 use crate::labels;
 use crate::naming::{LabNames, HA};
 use crate::output::Progress;
-use crate::runtime::swarm::{Swarm, SwarmNode, SwarmTask};
-use crate::runtime::{self, Runtime};
+use crate::runtime::swarm::{ServiceInfo, Swarm, SwarmNode, SwarmTask};
+use crate::runtime::{self, ExecOutput, Runtime};
 pub use plan::{SwarmUp, TaskRow};
+pub use scenario::SwarmScenario;
 
 /// How often the Swarm and HAProxy are asked while waiting.
 const POLL: Duration = Duration::from_millis(250);
@@ -253,10 +256,11 @@ impl SwarmLab {
         self.swarm()?.nodes().await
     }
 
-    /// The lab's current tasks, with the node each runs on.
-    pub async fn rows(&self) -> Result<Vec<TaskRow>> {
+    /// The lab's current tasks (with `all`, the ended ones the Swarm still
+    /// lists too), with the node each runs on.
+    pub async fn rows(&self, all: bool) -> Result<Vec<TaskRow>> {
         let (ha, web) = self.tasks().await?;
-        Ok(plan::rows(&ha, &web, &self.nodes().await?))
+        Ok(plan::rows(&ha, &web, &self.nodes().await?, all))
     }
 
     /// The running task of node `node` (`ha`, `s3`).
@@ -315,12 +319,44 @@ impl SwarmLab {
 
     /// HAProxy's view of the backends, read inside `ha`.
     pub async fn backends(&self) -> Result<Backends> {
-        let (engine, container) = self.container_of(HA).await?;
-        let out = engine
-            .exec(&container, &["labctl", "node", "backends"])
+        in_ha::backends(self.exec(HA, in_ha::BACKENDS).await?)
+    }
+
+    /// Runs a command in a node (on whichever Swarm node it runs).
+    pub async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        let (engine, container) = self.container_of(node).await?;
+        engine.exec(&container, cmd).await
+    }
+
+    /// The web app tasks the `webapp` service is set to run.
+    pub async fn wanted_webapps(&self) -> Result<u32> {
+        let service = self.service(Role::Webapp).await?;
+        Ok(u32::try_from(service.replicas).unwrap_or(u32::MAX))
+    }
+
+    /// One of the lab's services.
+    pub async fn service(&self, role: Role) -> Result<ServiceInfo> {
+        let name = plan::service(&self.names, role);
+        self.swarm()?
+            .services_with_label(labels::LAB, self.names.lab())
             .await?
-            .success("reading HAProxy's state in ha")?;
-        serde_json::from_str(&out.stdout).context("reading HAProxy's state from ha")
+            .into_iter()
+            .find(|s| s.name == name)
+            .with_context(|| format!("lab `{}` has no service {name}", self.names.lab()))
+    }
+
+    /// The address of the Swarm node that runs `ha` (where its ports are
+    /// published).
+    pub async fn ha_host(&self) -> Result<std::net::IpAddr> {
+        let task = self.task_of(HA).await?;
+        let nodes = self.nodes().await?;
+        let node = nodes
+            .iter()
+            .find(|n| n.id == task.node_id)
+            .context("`ha` runs on a Swarm node that is gone")?;
+        node.addr
+            .parse()
+            .with_context(|| format!("Swarm node {} has address `{}`", node.hostname, node.addr))
     }
 
     /// Passes a node's output to `sink` as it comes, through the manager

@@ -170,6 +170,8 @@ pub struct TaskRow {
     pub name: String,
     /// The Swarm node it runs on.
     pub host: String,
+    /// Where the Swarm wants it (`running`, `shutdown`).
+    pub desired: String,
     /// Its state (`running`, `starting`, …).
     pub state: String,
     /// Since when (RFC 3339).
@@ -178,9 +180,35 @@ pub struct TaskRow {
     pub error: String,
 }
 
-/// The current tasks (the ones the Swarm wants running) as rows, `ha` first,
-/// web apps in order.
-pub fn rows(ha: &[SwarmTask], webapps: &[SwarmTask], nodes: &[SwarmNode]) -> Vec<TaskRow> {
+/// Rows as `labctl ps` prints them on a Swarm; with `desired`, where the
+/// Swarm wants each task too (tasks on their way out say `shutdown`).
+pub fn table(rows: &[TaskRow], desired: bool) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    let mut header = vec!["NODE", "SWARM NODE", "STATE", "SINCE", "ERROR"];
+    if desired {
+        header.insert(2, "DESIRED");
+    }
+    table.set_header(header);
+    for r in rows {
+        let mut row = vec![&r.name, &r.host, &r.state, &r.since, &r.error];
+        if desired {
+            row.insert(2, &r.desired);
+        }
+        table.add_row(row);
+    }
+    format!("{table}\n")
+}
+
+/// The current tasks (the ones the Swarm wants running; with `all`, the
+/// ended ones the Swarm still lists too) as rows, `ha` first, web apps in
+/// order.
+pub fn rows(
+    ha: &[SwarmTask],
+    webapps: &[SwarmTask],
+    nodes: &[SwarmNode],
+    all: bool,
+) -> Vec<TaskRow> {
     let host = |id: &str| {
         nodes
             .iter()
@@ -191,17 +219,21 @@ pub fn rows(ha: &[SwarmTask], webapps: &[SwarmTask], nodes: &[SwarmNode]) -> Vec
     let row = |name: String, t: &SwarmTask| TaskRow {
         name,
         host: host(&t.node_id),
+        desired: t.desired.clone(),
         state: t.state.clone(),
         since: t.since.clone(),
         error: t.error.clone().unwrap_or_default(),
     };
     let mut out: Vec<TaskRow> = ha
         .iter()
-        .filter(|t| t.desired == "running")
+        .filter(|t| all || t.desired == "running")
         .map(|t| row(HA.to_string(), t))
         .collect();
-    let mut web: Vec<&SwarmTask> = webapps.iter().filter(|t| t.desired == "running").collect();
-    web.sort_by_key(|t| t.slot);
+    let mut web: Vec<&SwarmTask> = webapps
+        .iter()
+        .filter(|t| all || t.desired == "running")
+        .collect();
+    web.sort_by(|a, b| a.slot.cmp(&b.slot).then_with(|| b.since.cmp(&a.since)));
     out.extend(web.into_iter().map(|t| row(webapp_node(t), t)));
     out
 }
@@ -295,7 +327,7 @@ mod tests {
             task(1, "running", "running", "n2xxxxxxxxxxxxxx"),
             task(3, "shutdown", "shutdown", "n1"),
         ];
-        let rows = rows(&ha, &web, &nodes);
+        let rows = rows(&ha, &web, &nodes, false);
         let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["ha", "s1", "s2"]);
         assert_eq!(rows[0].host, "node1");

@@ -53,6 +53,8 @@ pub enum Role {
     /// A node of a local Swarm cluster (a Docker Engine in a container),
     /// not a node of the lab.
     Engine,
+    /// The image registry of a local Swarm cluster, not a node of the lab.
+    Registry,
 }
 
 impl Role {
@@ -66,6 +68,7 @@ impl Role {
             Role::Webapp => "webapp",
             Role::Browser => "browser",
             Role::Engine => "engine",
+            Role::Registry => "registry",
         }
     }
 
@@ -76,6 +79,7 @@ impl Role {
             Role::Webapp => "labctl/webapp:latest",
             Role::Browser => "labctl/browser:latest",
             Role::Engine => "labctl/engine:latest",
+            Role::Registry => "labctl/registry:latest",
         }
     }
 
@@ -86,6 +90,7 @@ impl Role {
             Role::Webapp => BACKEND,
             Role::Browser => "browser",
             Role::Engine => "engine",
+            Role::Registry => "registry",
         }
     }
 }

@@ -79,9 +79,9 @@ pub fn build_context(
             entries.push((rel.to_string(), mode, file.text.clone().into_bytes()));
         }
     }
-    // The browser and the cluster's engines run no labctl: their contexts
-    // stay small.
-    if !matches!(role, Role::Browser | Role::Engine) {
+    // The browser and the cluster's engines and registry run no labctl:
+    // their contexts stay small.
+    if !matches!(role, Role::Browser | Role::Engine | Role::Registry) {
         entries.push(("labctl".into(), 0o755, binary.to_vec()));
     }
     entries.sort();

@@ -18,6 +18,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../templates/engine/Dockerfile.tera"),
     ),
     (
+        "registry/Dockerfile.tera",
+        include_str!("../templates/registry/Dockerfile.tera"),
+    ),
+    (
         "ha/Dockerfile.tera",
         include_str!("../templates/ha/Dockerfile.tera"),
     ),

@@ -5,105 +5,17 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Output};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::BIN;
+use common::swarm::{lines, TestCluster};
 use labctl::bench::load::{Load, LoadRun, Mix};
 
 const CLUSTER: &str = "t-swarm";
-const API_PORT: &str = "23761";
+const API_PORT: u16 = 23761;
 const HTTP_PORT: u16 = 28081;
 const STATS_PORT: &str = "28937";
 const SUBNET: &str = "192.168.143.0/24";
-
-/// labctl against the cluster's manager (`manager`) or the host's engine.
-fn labctl(manager: bool, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LABCTL_") {
-            cmd.env_remove(k);
-        }
-    }
-    if manager {
-        cmd.env("DOCKER_HOST", format!("tcp://127.0.0.1:{API_PORT}"));
-    } else {
-        cmd.env_remove("DOCKER_HOST");
-    }
-    cmd.args(args).output().expect("running labctl")
-}
-
-fn ok(manager: bool, args: &[&str]) -> String {
-    let out = labctl(manager, args);
-    let (stdout, stderr) = common::text(&out);
-    assert!(
-        out.status.success(),
-        "labctl {args:?} failed ({:?})\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status.code()
-    );
-    stdout
-}
-
-/// `docker` on the host's engine (or the manager's), its output.
-fn docker(manager: bool, args: &[&str]) -> String {
-    let mut cmd = Command::new("docker");
-    if manager {
-        cmd.env("DOCKER_HOST", format!("tcp://127.0.0.1:{API_PORT}"));
-    } else {
-        cmd.env_remove("DOCKER_HOST");
-    }
-    let out = cmd.args(args).output().expect("running docker");
-    assert!(out.status.success(), "docker {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn lines(text: &str) -> BTreeSet<String> {
-    text.lines()
-        .map(str::to_string)
-        .filter(|l| !l.is_empty())
-        .collect()
-}
-
-/// The cluster, removed when the test ends, whatever happened.
-struct Cluster;
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = labctl(true, &["down"]);
-        let _ = labctl(false, &["cluster", "--name", CLUSTER, "down"]);
-    }
-}
-
-/// node name → Swarm node, for the running tasks.
-fn placement() -> BTreeMap<String, String> {
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&ok(true, &["ps", "-o", "json"])).expect("ps json");
-    rows.iter()
-        .filter(|r| r["state"] == "running")
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["host"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-/// node name → HAProxy state, per `labctl status`.
-fn haproxy() -> BTreeMap<String, String> {
-    let rows: Vec<serde_json::Value> =
-        serde_json::from_str(&ok(true, &["status", "-o", "json"])).expect("status json");
-    rows.iter()
-        .filter(|r| r["node"] != "ha")
-        .map(|r| {
-            (
-                r["node"].as_str().unwrap().to_string(),
-                r["haproxy"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
 
 fn assert_no_request_lost(run: &LoadRun) {
     for (kind, r) in run.kinds() {
@@ -114,9 +26,12 @@ fn assert_no_request_lost(run: &LoadRun) {
 
 #[test]
 fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
-    let volumes_before = lines(&docker(false, &["volume", "ls", "-q"]));
-    let _cluster = Cluster;
-    let out = ok(
+    let c = TestCluster {
+        name: CLUSTER,
+        api_port: API_PORT,
+    };
+    let volumes_before = lines(&c.docker(false, &["volume", "ls", "-q"]));
+    let out = c.ok(
         false,
         &[
             "cluster",
@@ -128,7 +43,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
             "--subnet",
             SUBNET,
             "--api-port",
-            API_PORT,
+            &API_PORT.to_string(),
             "--http-port",
             &HTTP_PORT.to_string(),
             "--stats-port",
@@ -139,7 +54,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
         out.contains(&format!("DOCKER_HOST=tcp://127.0.0.1:{API_PORT}")),
         "{out}"
     );
-    let nodes = docker(
+    let nodes = c.docker(
         true,
         &["node", "ls", "--format", "{{.Hostname}} {{.Status}}"],
     );
@@ -149,17 +64,17 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     // A scenario that names no node to stop or start runs on the Swarm as
     // on one engine, its snapshots taken from the tasks on every node; one
     // that stops and starts given nodes is refused before anything changes.
-    let refused = labctl(true, &["run", "--engine", "swarm", "scenarios/task6.yaml"]);
+    let refused = c.labctl(true, &["run", "--engine", "swarm", "scenarios/task6.yaml"]);
     let (_, stderr) = common::text(&refused);
     assert!(!refused.status.success());
     assert!(
         stderr.contains("step 6 (stop s3)") && stderr.contains("step 10 (start s3)"),
         "{stderr}"
     );
-    assert!(docker(true, &["service", "ls", "-q"]).trim().is_empty());
+    assert!(c.docker(true, &["service", "ls", "-q"]).trim().is_empty());
     let out_dir = std::env::temp_dir().join(format!("labctl-swarm-run-{}", std::process::id()));
     let out_arg = out_dir.display().to_string();
-    let run = ok(
+    let run = c.ok(
         true,
         &[
             "run",
@@ -191,8 +106,8 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
 
     // Six web apps, spread over the nodes, answer through ha (the lab the
     // scenario left, scaled up).
-    ok(true, &["up", "--engine", "swarm", "-n", "6"]);
-    let placed = placement();
+    c.ok(true, &["up", "--engine", "swarm", "-n", "6"]);
+    let placed = c.placement();
     assert_eq!(placed.len(), 7, "{placed:?}");
     assert_eq!(placed["ha"], "node1", "ha runs on the manager");
     let hosts: BTreeSet<&String> = placed
@@ -201,7 +116,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
         .map(|(_, h)| h)
         .collect();
     assert!(hosts.len() >= 2, "web apps on one node only: {placed:?}");
-    assert!(haproxy().values().all(|s| s == "UP"), "{:?}", haproxy());
+    assert!(c.haproxy().values().all(|s| s == "UP"), "{:?}", c.haproxy());
     let mut answered_from = BTreeSet::new();
     for _ in 0..24 {
         let (code, body) = common::get(HTTP_PORT).expect("GET / through ha");
@@ -217,7 +132,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     // `ls` on the manager shows the lab once, from the Swarm, not its task
     // containers on node1 as a lab of containers.
     let labs: Vec<serde_json::Value> =
-        serde_json::from_str(&ok(true, &["ls", "-o", "json"])).expect("ls json");
+        serde_json::from_str(&c.ok(true, &["ls", "-o", "json"])).expect("ls json");
     assert_eq!(labs.len(), 1, "{labs:?}");
     assert_eq!(labs[0]["lab"], "heig");
     assert_eq!(labs[0]["webapps"], 6);
@@ -226,22 +141,22 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     assert_eq!(labs[0]["subnet"], "192.168.42.0/24");
     // A scenario the Swarm cannot run, on the running Swarm lab (found
     // without --engine): refused up front, the lab kept.
-    let refused = labctl(true, &["run", "scenarios/task5.yaml"]);
+    let refused = c.labctl(true, &["run", "scenarios/task5.yaml"]);
     let (_, stderr) = common::text(&refused);
     assert!(!refused.status.success());
     assert!(stderr.contains("runs stage 6 only"), "{stderr}");
-    assert_eq!(placement().len(), 7);
+    assert_eq!(c.placement().len(), 7);
     // A task on another node than the manager is reached by exec and logs.
     let (remote, host) = placed
         .iter()
         .find(|(n, h)| *n != "ha" && *h != "node1")
         .expect("a web app off the manager");
     assert_eq!(
-        ok(true, &["exec", remote, "cat", "/etc/hostname"]).trim(),
+        c.ok(true, &["exec", remote, "cat", "/etc/hostname"]).trim(),
         remote.as_str()
     );
     assert!(
-        !ok(true, &["logs", "-n", "5", remote]).is_empty(),
+        !c.ok(true, &["logs", "-n", "5", remote]).is_empty(),
         "no logs of {remote} on {host}"
     );
 
@@ -260,16 +175,16 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
             Duration::from_secs(240),
         )
     };
-    ok(true, &["scale", "webapp=12"]);
-    assert_eq!(haproxy().len(), 12);
-    ok(true, &["scale", "webapp=3"]);
+    c.ok(true, &["scale", "webapp=12"]);
+    assert_eq!(c.haproxy().len(), 12);
+    c.ok(true, &["scale", "webapp=3"]);
     let run = rt.block_on(load.finish());
     assert_no_request_lost(&run);
-    assert_eq!(haproxy().len(), 3, "{:?}", haproxy());
+    assert_eq!(c.haproxy().len(), 3, "{:?}", c.haproxy());
 
     // A worker node stopped: its tasks come back on the live nodes, and
     // HAProxy has every web app UP again, on its own.
-    let placed = placement();
+    let placed = c.placement();
     let victim = placed
         .iter()
         .filter(|(n, _)| *n != "ha")
@@ -277,14 +192,14 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
         .find(|h| h != "node1")
         .unwrap_or_else(|| "node3".to_string());
     let number = victim.trim_start_matches("node");
-    docker(
+    c.docker(
         false,
         &["stop", "-t", "1", &format!("labctl-{CLUSTER}-{number}")],
     );
     let started = Instant::now();
     loop {
-        let placed = placement();
-        let states = haproxy();
+        let placed = c.placement();
+        let states = c.haproxy();
         let healed = placed.len() == 4
             && placed.values().all(|h| *h != victim)
             && states.len() == 3
@@ -301,20 +216,5 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
 
     // Nothing left: services, network and secret on the Swarm; nodes,
     // network and volumes on the host.
-    ok(true, &["down"]);
-    assert!(docker(true, &["service", "ls", "-q"]).trim().is_empty());
-    assert!(docker(true, &["secret", "ls", "-q"]).trim().is_empty());
-    assert!(!lines(&docker(true, &["network", "ls", "--format", "{{.Name}}"])).contains("heig"));
-    ok(false, &["cluster", "--name", CLUSTER, "down"]);
-    let filter = format!("label=io.labctl.cluster={CLUSTER}");
-    assert!(docker(false, &["ps", "-aq", "--filter", &filter])
-        .trim()
-        .is_empty());
-    assert!(docker(false, &["network", "ls", "-q", "--filter", &filter])
-        .trim()
-        .is_empty());
-    assert_eq!(
-        lines(&docker(false, &["volume", "ls", "-q"])),
-        volumes_before
-    );
+    c.assert_all_removed(&volumes_before);
 }

@@ -82,6 +82,7 @@ pub async fn swarm(
         http_port: 80,
         stats_port: 1936,
         stats_auth: None,
+        registry: None,
     };
     lab.up(&req, Some(wait), progress).await?;
     let swarm = engine

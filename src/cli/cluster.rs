@@ -70,6 +70,17 @@ pub struct ClusterUpArgs {
     #[arg(long, default_value_t = 1936)]
     pub stats_port: u16,
 
+    /// Run an image registry beside the nodes (Debian's docker-registry):
+    /// the lab's images are pushed to it once and the nodes pull them, in
+    /// place of loading them into every node; `up --engine swarm
+    /// --registry` then uses it.
+    #[arg(long)]
+    pub registry: bool,
+
+    /// Host port of the registry (where this host's engine pushes).
+    #[arg(long, default_value_t = 5000, requires = "registry")]
+    pub registry_port: u16,
+
     #[command(flatten)]
     pub build: BuildArgs,
 }

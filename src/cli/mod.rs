@@ -2,9 +2,11 @@
 
 mod cluster;
 mod node;
+mod parse;
 
 pub use cluster::{ClusterArgs, ClusterCommand, Engine};
 pub use node::NodeCommand;
+pub use parse::{parse_duration, parse_scale_target, parse_signal, parse_stats_auth};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -155,6 +157,11 @@ pub struct UpArgs {
     /// Credentials the stats page asks for, `user:pass`.
     #[arg(long, env = "LABCTL_STATS_AUTH", value_parser = parse_stats_auth, value_name = "USER:PASS")]
     pub stats_auth: Option<String>,
+    /// With --engine swarm: the registry (`HOST:PORT`) the Swarm's nodes
+    /// pull the lab's images from; the images this engine holds are pushed
+    /// there first. Without it, every node must hold them already.
+    #[arg(long, env = "LABCTL_REGISTRY", value_parser = parse::parse_registry, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
 
     #[command(flatten)]
     pub wait: WaitArgs,
@@ -183,17 +190,6 @@ impl WaitArgs {
     }
 }
 
-/// Parses a duration: a number of seconds (`90`) or a humane duration
-/// (`90s`, `2m`, `1m30s`, `500ms`).
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s).map_err(|e| {
-        format!("`{s}` is not a duration ({e}): use seconds (`90`) or e.g. `90s`, `2m`, `1m30s`")
-    })
-}
-
 /// Node verbs' arguments.
 #[derive(Debug, Args)]
 pub struct NodesArgs {
@@ -211,23 +207,6 @@ pub struct KillArgs {
     /// The signal, e.g. `SIGKILL`, `SIGTERM`, `SIGHUP`.
     #[arg(long, short, default_value = "SIGKILL", value_parser = parse_signal)]
     pub signal: String,
-}
-
-/// Checks a signal name (`SIGKILL` or `KILL`, any case).
-pub fn parse_signal(s: &str) -> Result<String, String> {
-    const KNOWN: [&str; 10] = [
-        "HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "CONT", "ALRM",
-    ];
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if KNOWN.contains(&name) {
-        Ok(format!("SIG{name}"))
-    } else {
-        Err(format!(
-            "unknown signal `{s}`: use one of {}",
-            KNOWN.map(|k| format!("SIG{k}")).join(", ")
-        ))
-    }
 }
 
 /// `events`' arguments.
@@ -344,6 +323,11 @@ pub struct RunArgs {
     pub engine: Engine,
     #[command(flatten)]
     pub place: PlacementArgs,
+    /// With --engine swarm: the registry (`HOST:PORT`) the Swarm's nodes
+    /// pull the lab's images from; the images this engine holds are pushed
+    /// there first. Without it, every node must hold them already.
+    #[arg(long, env = "LABCTL_REGISTRY", value_parser = parse::parse_registry, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
     #[command(flatten)]
     pub build: BuildArgs,
 }
@@ -367,6 +351,11 @@ pub struct CollectArgs {
     pub engine: Engine,
     #[command(flatten)]
     pub place: PlacementArgs,
+    /// With --engine swarm: the registry (`HOST:PORT`) the Swarm's nodes
+    /// pull the lab's images from; the images this engine holds are pushed
+    /// there first. Without it, every node must hold them already.
+    #[arg(long, env = "LABCTL_REGISTRY", value_parser = parse::parse_registry, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
     #[command(flatten)]
     pub build: BuildArgs,
 }
@@ -478,46 +467,6 @@ pub struct ExecArgs {
     pub cmd: Vec<String>,
 }
 
-/// Checks `user:pass` for the stats page: it is written into HAProxy's
-/// configuration, so only characters that cannot break a line out of it.
-pub fn parse_stats_auth(s: &str) -> Result<String, String> {
-    let ok_user = |u: &str| {
-        !u.is_empty()
-            && u.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    };
-    let ok_pass = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_graphic() && !"#'\"\\".contains(c))
-    };
-    match s.split_once(':') {
-        Some((user, pass)) if ok_user(user) && ok_pass(pass) && s.len() <= 128 => Ok(s.to_string()),
-        _ => Err(
-            "expected `user:pass`: a user of letters, digits, `.`, `_`, `-` and a password of \
-             printable characters without spaces, quotes, `#` or `\\`"
-                .into(),
-        ),
-    }
-}
-
-/// Parses `webapp=N`.
-pub fn parse_scale_target(s: &str) -> Result<u32, String> {
-    let Some((service, count)) = s.split_once('=') else {
-        return Err(format!(
-            "expected `webapp=N` (e.g. `labctl scale webapp=5`), got `{s}`"
-        ));
-    };
-    if service != "webapp" {
-        return Err(format!(
-            "unknown service `{service}`: the lab scales only `webapp` (e.g. `labctl scale webapp=5`)"
-        ));
-    }
-    count.parse::<u32>().map_err(|_| {
-        format!("`{count}` is not a number of web apps: use a whole number, 0 or more (e.g. `webapp=3`)")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,39 +475,5 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations_and_signals() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("soon")
-            .unwrap_err()
-            .starts_with("`soon` is not a duration"));
-        assert_eq!(parse_signal("kill"), Ok("SIGKILL".to_string()));
-        assert_eq!(parse_signal("SIGTERM"), Ok("SIGTERM".to_string()));
-        assert!(parse_signal("SIGFOO")
-            .unwrap_err()
-            .starts_with("unknown signal `SIGFOO`"));
-    }
-
-    #[test]
-    fn scale_targets() {
-        assert_eq!(parse_scale_target("webapp=5"), Ok(5));
-        assert_eq!(parse_scale_target("webapp=0"), Ok(0));
-        assert!(parse_scale_target("webapp=-1")
-            .unwrap_err()
-            .contains("`-1` is not a number"));
-        assert!(parse_scale_target("webapp=abc")
-            .unwrap_err()
-            .contains("`abc`"));
-        assert!(parse_scale_target("db=3")
-            .unwrap_err()
-            .contains("unknown service `db`"));
-        assert!(parse_scale_target("5")
-            .unwrap_err()
-            .contains("expected `webapp=N`"));
     }
 }

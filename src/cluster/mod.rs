@@ -1,6 +1,7 @@
 //! A local multi-node Docker Swarm for trying the lab past one machine: each
 //! node a container running Debian's Docker Engine, node 1 the manager, the
-//! lab's images loaded into every node (no registry needed).
+//! lab's images loaded into every node (no registry needed), or pushed to
+//! the cluster's own registry for the nodes to pull.
 
 pub mod plan;
 
@@ -93,11 +94,22 @@ async fn make(
                 name_flag(&req.name)
             )
         })?;
+        if req.registry_port.is_some() && existing.registry.is_none() {
+            bail!(
+                "cluster `{}` is up without a registry: remove it (`labctl cluster down{}`) and \
+                 make it again with --registry",
+                req.name,
+                name_flag(&req.name)
+            );
+        }
         restart_stopped(host, &existing, progress).await?;
         refresh_images(host, &existing, progress).await?;
         return Ok(manager);
     }
     crate::images::ensure_tool(host, templates, build, Role::Engine, progress).await?;
+    if req.registry_port.is_some() {
+        crate::images::ensure_tool(host, templates, build, Role::Registry, progress).await?;
+    }
     let made = form(host, req, progress).await;
     if made.is_err() {
         progress.info(format!("removing the half-made cluster `{}`", req.name));
@@ -131,6 +143,13 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
             e
         }
     })?;
+    if let Some(spec) = plan::registry_spec(req) {
+        progress.info(format!(
+            "starting the cluster's registry at {}",
+            plan::registry_address(req.subnet)
+        ));
+        start(host, &spec).await?;
+    }
     let specs = plan::node_specs(req);
     progress.info(format!(
         "starting {} node{} of cluster `{}` on {}",
@@ -140,31 +159,12 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
         req.subnet
     ));
     for spec in &specs {
-        host.create_container(spec).await?;
-        if let Err(e) = host.start_container(&spec.name).await {
-            if runtime::refused(&e, |r| matches!(r, runtime::Refusal::PortTaken(_))) {
-                return Err(e.context(
-                    "a host port of the cluster is taken; choose others with --api-port, \
-                     --http-port and --stats-port",
-                ));
-            }
-            return Err(e);
-        }
+        start(host, spec).await?;
     }
     let engines = try_join_all(specs.iter().map(|s| wait_engine_at(s.ip))).await?;
     progress.info("forming the Swarm (node1 manages)");
     let manager_ip = specs[0].ip;
     let token = swarm_of(engines[0].as_ref())?.init(manager_ip).await?;
-    let archive = host
-        .export_images(&LAB_IMAGES)
-        .await
-        .context("saving the lab's images for the cluster's nodes")?;
-    progress.info(format!(
-        "loading the lab's images into {} node{} ({} MB)",
-        engines.len(),
-        if engines.len() == 1 { "" } else { "s" },
-        archive.len() / 1_000_000
-    ));
     let joins = engines.iter().zip(&specs).skip(1).map(|(engine, spec)| {
         let token = token.clone();
         async move {
@@ -173,18 +173,17 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
                 .await
         }
     });
-    let loads = engines.iter().zip(&specs).map(|(engine, spec)| {
-        let archive = archive.clone();
-        async move {
-            engine
-                .load_images(archive)
-                .await
-                .with_context(|| format!("loading the lab's images into {}", spec.name))
+    let images = async {
+        match req.registry_port {
+            Some(port) => {
+                push_images(host, &format!("{}:{port}", host_side(req.bind)), progress).await
+            }
+            None => load_images(host, &engines, progress).await,
         }
-    });
-    let (joined, loaded) = tokio::join!(try_join_all(joins), try_join_all(loads));
+    };
+    let (joined, imaged) = tokio::join!(try_join_all(joins), images);
     joined?;
-    loaded?;
+    imaged?;
     let manager = swarm_of(engines[0].as_ref())?;
     let nodes = manager.nodes().await?;
     let ready = nodes.iter().filter(|n| n.state == "ready").count();
@@ -199,14 +198,81 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
                 .join(", ")
         );
     }
-    Ok(format!(
-        "tcp://{}:{}",
-        match req.bind {
-            std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
-            ip => ip.to_string(),
-        },
-        req.api_port
-    ))
+    Ok(format!("tcp://{}:{}", host_side(req.bind), req.api_port))
+}
+
+/// The address the host reaches a port published on `bind` at.
+fn host_side(bind: std::net::IpAddr) -> String {
+    match bind {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    }
+}
+
+/// Creates and starts one of the cluster's containers.
+async fn start(host: &dyn Runtime, spec: &runtime::ContainerSpec) -> Result<()> {
+    host.create_container(spec).await?;
+    match host.start_container(&spec.name).await {
+        Err(e) if runtime::refused(&e, |r| matches!(r, runtime::Refusal::PortTaken(_))) => Err(e
+            .context(
+                "a host port of the cluster is taken; choose others with --api-port, \
+                 --http-port, --stats-port and --registry-port",
+            )),
+        other => other,
+    }
+}
+
+/// Loads the lab's images into every node's engine.
+async fn load_images(
+    host: &dyn Runtime,
+    engines: &[Arc<dyn Runtime>],
+    progress: &Progress,
+) -> Result<()> {
+    let archive = host
+        .export_images(&LAB_IMAGES)
+        .await
+        .context("saving the lab's images for the cluster's nodes")?;
+    progress.info(format!(
+        "loading the lab's images into {} node{} ({} MB)",
+        engines.len(),
+        if engines.len() == 1 { "" } else { "s" },
+        archive.len() / 1_000_000
+    ));
+    try_join_all(engines.iter().enumerate().map(|(i, engine)| {
+        let archive = archive.clone();
+        async move {
+            engine
+                .load_images(archive)
+                .await
+                .with_context(|| format!("loading the lab's images into node{}", i + 1))
+        }
+    }))
+    .await
+    .map(|_| ())
+}
+
+/// Pushes the lab's images from the host's engine to the cluster's
+/// registry, published on the host at `registry` (waiting for it to answer).
+async fn push_images(host: &dyn Runtime, registry: &str, progress: &Progress) -> Result<()> {
+    let swarm = swarm_of(host)?;
+    progress.info(format!(
+        "pushing the lab's images to the cluster's registry ({registry})"
+    ));
+    let started = Instant::now();
+    for role in Role::ALL {
+        let target = crate::swarm::plan::registry_reference(registry, role);
+        loop {
+            match swarm.push_image(role.image(), &target).await {
+                Ok(_) => break,
+                // The registry may not listen yet.
+                Err(_) if started.elapsed() < ENGINE_START => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                Err(e) => return Err(e.context("the cluster's registry did not take the images")),
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn wait_engine_at(ip: std::net::Ipv4Addr) -> Result<Arc<dyn Runtime>> {
@@ -220,6 +286,15 @@ async fn restart_stopped(
     cluster: &ClusterSummary,
     progress: &Progress,
 ) -> Result<()> {
+    for registry in host
+        .containers_with_label(plan::CLUSTER, &cluster.name)
+        .await?
+        .iter()
+        .filter(|c| plan::is_registry(c) && !c.state.is_running())
+    {
+        progress.info(format!("starting {} again", registry.name));
+        host.start_container(&registry.name).await?;
+    }
     let stopped: Vec<&String> = cluster
         .nodes
         .iter()
@@ -273,6 +348,10 @@ async fn refresh_images(
     cluster: &ClusterSummary,
     progress: &Progress,
 ) -> Result<()> {
+    if let Some(registry) = &cluster.registry_host {
+        // Layers the registry holds already are not sent again.
+        return push_images(host, registry, progress).await;
+    }
     let mut wanted = Vec::new();
     for image in LAB_IMAGES {
         wanted.push(host.image_id(image).await?);
@@ -281,7 +360,7 @@ async fn refresh_images(
         .containers_with_label(plan::CLUSTER, &cluster.name)
         .await?;
     let mut stale = Vec::new();
-    for c in &containers {
+    for c in containers.iter().filter(|c| !plan::is_registry(c)) {
         let ip = c
             .addresses
             .get(&plan::network(&cluster.name))

@@ -21,6 +21,12 @@ pub const ENGINE_PORT: u16 = 2375;
 pub const MAX_NODES: u32 = 9;
 /// Host offset of node 1 (node N is at offset 10 + N).
 const NODE_OFFSET: u32 = 10;
+/// Host offset of the cluster's registry (just before node 1).
+const REGISTRY_OFFSET: u32 = 10;
+/// The port the cluster's registry serves on, inside the cluster's network.
+pub const REGISTRY_PORT: u16 = 5000;
+/// Label: on the cluster's registry, where the nodes reach it (`ip:port`).
+pub const CLUSTER_REGISTRY: &str = "io.labctl.cluster-registry";
 
 /// Label: the local cluster a container or network belongs to.
 pub const CLUSTER: &str = "io.labctl.cluster";
@@ -44,6 +50,8 @@ pub struct ClusterRequest {
     pub http_port: u16,
     /// Host port of the lab's stats page (on the manager).
     pub stats_port: u16,
+    /// Host port of the cluster's registry, when it has one.
+    pub registry_port: Option<u16>,
 }
 
 impl ClusterRequest {
@@ -62,17 +70,18 @@ impl ClusterRequest {
                 self.subnet
             );
         }
-        let ports = [self.api_port, self.http_port, self.stats_port];
-        if ports.contains(&0)
-            || ports[0] == ports[1]
-            || ports[0] == ports[2]
-            || ports[1] == ports[2]
-        {
+        let mut ports = vec![self.api_port, self.http_port, self.stats_port];
+        ports.extend(self.registry_port);
+        let distinct: std::collections::HashSet<&u16> = ports.iter().collect();
+        if ports.contains(&0) || distinct.len() != ports.len() {
             bail!(
-                "--api-port, --http-port and --stats-port must be three different ports (got {}, {}, {})",
-                ports[0],
-                ports[1],
-                ports[2]
+                "--api-port, --http-port, --stats-port (and --registry-port) must be different \
+                 ports, none 0 (got {})",
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         Ok(())
@@ -116,6 +125,39 @@ pub fn address(subnet: Ipv4Net, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + NODE_OFFSET + n)
 }
 
+/// Where the cluster's nodes reach its registry: `192.168.142.10:5000`.
+pub fn registry_address(subnet: Ipv4Net) -> String {
+    let ip = Ipv4Addr::from(u32::from(subnet.network()) + REGISTRY_OFFSET);
+    format!("{ip}:{REGISTRY_PORT}")
+}
+
+/// The cluster's registry container, when it has one: on the cluster's
+/// network, its port published on the host (where the host's engine pushes
+/// to it: an engine trusts a plain-HTTP registry on its loopback).
+pub fn registry_spec(req: &ClusterRequest) -> Option<ContainerSpec> {
+    let port = req.registry_port?;
+    let mut labels = cluster_labels(&req.name);
+    labels.insert(labels::ROLE.to_string(), Role::Registry.word().to_string());
+    labels.insert(CLUSTER_REGISTRY.to_string(), registry_address(req.subnet));
+    Some(ContainerSpec {
+        name: format!("labctl-{}-registry", req.name),
+        hostname: "registry".into(),
+        image: Role::Registry.image().to_string(),
+        env: Vec::new(),
+        labels,
+        network: network(&req.name),
+        ip: Ipv4Addr::from(u32::from(req.subnet.network()) + REGISTRY_OFFSET),
+        aliases: vec!["registry".into()],
+        publish: vec![(REGISTRY_PORT, req.bind.to_string(), port)],
+        runs_engine: false,
+    })
+}
+
+/// Whether a cluster container is its registry (not a node).
+pub fn is_registry(c: &ContainerInfo) -> bool {
+    c.label(CLUSTER_REGISTRY).is_some()
+}
+
 /// The gateway of the cluster's network (its first address).
 pub fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + 1)
@@ -156,7 +198,9 @@ pub fn node_specs(req: &ClusterRequest) -> Vec<ContainerSpec> {
                 name: container(&req.name, n),
                 hostname: hostname(n),
                 image: Role::Engine.image().to_string(),
-                env: Vec::new(),
+                // The nodes pull from a plain-HTTP registry on their own
+                // network (the cluster's, or one the user runs there).
+                env: vec![format!("INSECURE_REGISTRY={}", req.subnet)],
                 labels,
                 network: network(&req.name),
                 ip: address(req.subnet, n),
@@ -200,6 +244,10 @@ pub struct ClusterSummary {
     pub web: Option<String>,
     /// Where the lab's stats page is published.
     pub stats: Option<String>,
+    /// Where the nodes reach the cluster's registry, when it has one.
+    pub registry: Option<String>,
+    /// Where the host reaches it.
+    pub registry_host: Option<String>,
 }
 
 /// The clusters among the containers that carry the cluster label.
@@ -221,7 +269,14 @@ pub fn summarize(containers: &[ContainerInfo]) -> Vec<ClusterSummary> {
                 manager: None,
                 web: None,
                 stats: None,
+                registry: None,
+                registry_host: None,
             });
+        if let Some(addr) = c.label(CLUSTER_REGISTRY) {
+            entry.registry = Some(addr.to_string());
+            entry.registry_host = published(c, REGISTRY_PORT);
+            continue;
+        }
         entry
             .nodes
             .push((n, c.name.clone(), c.state.as_str().to_string()));
@@ -251,6 +306,7 @@ mod tests {
             api_port: 2375,
             http_port: 8080,
             stats_port: 1936,
+            registry_port: None,
         }
     }
 
@@ -287,10 +343,29 @@ mod tests {
             .check()
             .unwrap_err()
             .to_string()
-            .contains("three different ports"));
+            .contains("must be different"));
+        let mut taken = request(2);
+        taken.registry_port = Some(1936);
+        assert!(taken.check().is_err());
         let mut small = request(2);
         small.subnet = "10.1.2.0/29".parse().unwrap();
         assert!(small.check().unwrap_err().to_string().contains("--subnet"));
         assert!(check_name("Bad_Name").is_err());
+    }
+
+    #[test]
+    fn a_registry_sits_before_node1_and_the_nodes_trust_their_network() {
+        assert!(registry_spec(&request(2)).is_none());
+        let mut req = request(2);
+        req.registry_port = Some(5000);
+        let spec = registry_spec(&req).unwrap();
+        assert_eq!(spec.ip.to_string(), "192.168.142.10");
+        assert_eq!(spec.labels[CLUSTER_REGISTRY], "192.168.142.10:5000");
+        assert_eq!(spec.labels[labels::ROLE], "registry");
+        assert_eq!(spec.publish, [(5000, "127.0.0.1".to_string(), 5000)]);
+        assert!(!spec.runs_engine);
+        let nodes = node_specs(&req);
+        assert!(nodes.iter().all(|n| n.ip != spec.ip));
+        assert_eq!(nodes[0].env, ["INSECURE_REGISTRY=192.168.142.0/24"]);
     }
 }

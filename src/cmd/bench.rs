@@ -19,6 +19,7 @@ fn bench_cluster() -> crate::cluster::ClusterRequest {
         api_port: 23771,
         http_port: 28091,
         stats_port: 28947,
+        registry_port: None,
     }
 }
 

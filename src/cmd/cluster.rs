@@ -25,6 +25,7 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 api_port: up.api_port,
                 http_port: up.http_port,
                 stats_port: up.stats_port,
+                registry_port: up.registry.then_some(up.registry_port),
             };
             req.check().map_err(crate::usage::usage)?;
             let made = cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
@@ -41,7 +42,17 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 "  export DOCKER_HOST={}",
                 made.manager.as_deref().unwrap_or("?")
             );
-            println!("  labctl up --engine swarm");
+            match &made.registry {
+                Some(registry) => {
+                    println!("  labctl up --engine swarm --registry {registry}");
+                    println!(
+                        "(the nodes pull the lab's images from the cluster's registry, {registry}; \
+                         this host pushes to it on {})",
+                        made.registry_host.as_deref().unwrap_or("?")
+                    );
+                }
+                None => println!("  labctl up --engine swarm"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         ClusterCommand::Down => {
@@ -61,7 +72,14 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 Format::Table => {
                     let mut table = Table::new();
                     table.load_preset(presets::NOTHING);
-                    table.set_header(["CLUSTER", "NODES", "DOCKER_HOST", "WEB", "STATS"]);
+                    table.set_header([
+                        "CLUSTER",
+                        "NODES",
+                        "DOCKER_HOST",
+                        "WEB",
+                        "STATS",
+                        "REGISTRY",
+                    ]);
                     for c in &clusters {
                         let nodes: Vec<String> = c
                             .nodes
@@ -74,6 +92,7 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                             c.manager.clone().unwrap_or_default(),
                             c.web.clone().unwrap_or_default(),
                             c.stats.clone().unwrap_or_default(),
+                            c.registry.clone().unwrap_or_default(),
                         ]);
                     }
                     println!("{table}");

@@ -24,6 +24,7 @@ pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     let on = Placed {
         engine: args.engine,
         place: &args.place,
+        registry: args.registry.clone(),
         build: &args.build,
     };
     run_all(ctx, &[(scenario, out)], &on, args.junit.as_deref()).await
@@ -53,6 +54,7 @@ pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
     let on = Placed {
         engine: args.engine,
         place: &args.place,
+        registry: args.registry.clone(),
         build: &args.build,
     };
     run_all(ctx, &runs, &on, args.junit.as_deref()).await
@@ -62,6 +64,7 @@ pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
 struct Placed<'a> {
     engine: Engine,
     place: &'a PlacementArgs,
+    registry: Option<String>,
     build: &'a BuildArgs,
 }
 
@@ -79,7 +82,7 @@ async fn run_all(
     // A lab on the Swarm (asked for, or running there) runs the scenarios
     // whose steps the Swarm allows; every step is checked before anything
     // is touched. The Swarm's nodes hold the lab's images already.
-    let swarm = super::swarm::scenario_lab(ctx, on.engine, on.place).await?;
+    let swarm = super::swarm::scenario_lab(ctx, on.engine, on.place, on.registry.clone()).await?;
     let one = OnEngine {
         lab: &ctx.lab,
         subnet: on.place.subnet,

@@ -33,6 +33,7 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         &args.place,
         args.webapps.unwrap_or(2),
         args.stats_auth.clone(),
+        args.registry.clone(),
     )?;
     lab.up(&req, args.wait.limit(), &ctx.progress).await?;
     ctx.progress.finish();
@@ -54,6 +55,7 @@ pub fn request(
     place: &PlacementArgs,
     webapps: u32,
     stats_auth: Option<String>,
+    registry: Option<String>,
 ) -> Result<SwarmUp> {
     let own = ctx.lab.names().is_default();
     let ports = "a lab other than `heig` on a Swarm needs --http-port and --stats-port";
@@ -78,6 +80,7 @@ pub fn request(
             None => bail!("{ports}"),
         },
         stats_auth,
+        registry,
     })
 }
 
@@ -87,6 +90,7 @@ pub async fn scenario_lab(
     ctx: &Context,
     engine: Engine,
     place: &PlacementArgs,
+    registry: Option<String>,
 ) -> Result<Option<SwarmScenario>> {
     let lab = match find(ctx).await? {
         Some(lab) => lab,
@@ -95,7 +99,7 @@ pub async fn scenario_lab(
         }
         None => return Ok(None),
     };
-    let req = request(ctx, place, 2, None)?;
+    let req = request(ctx, place, 2, None, registry)?;
     Ok(Some(SwarmScenario::new(lab, req)))
 }
 

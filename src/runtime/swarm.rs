@@ -177,4 +177,66 @@ pub trait Swarm: Send + Sync {
         follow: bool,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()>;
+
+    /// Tags local image `image` as `target` (`HOST:PORT/labctl/ha:latest`)
+    /// and pushes it to `target`'s registry; returns `target` pinned to the
+    /// digest the registry holds (`HOST:PORT/labctl/ha@sha256:…`).
+    async fn push_image(&self, image: &str, target: &str) -> Result<String>;
+    /// Pulls `reference` from its registry; returns it pinned to the digest
+    /// the registry gave.
+    async fn pull_pinned(&self, reference: &str) -> Result<String>;
+}
+
+/// `reference` split into its repository and tag (`latest` when it names
+/// none): `192.168.142.10:5000/labctl/ha:latest` →
+/// (`192.168.142.10:5000/labctl/ha`, `latest`).
+pub fn split_tag(reference: &str) -> (&str, &str) {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => (
+            &reference[..name_start + i],
+            &reference[name_start + i + 1..],
+        ),
+        None => (reference, "latest"),
+    }
+}
+
+/// The one of an image's repository digests that belongs to `repo`.
+pub fn pinned(repo: &str, repo_digests: &[String]) -> Option<String> {
+    let prefix = format!("{repo}@");
+    repo_digests
+        .iter()
+        .find(|d| d.starts_with(&prefix))
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_splits_at_its_tag_not_at_the_registry_port() {
+        assert_eq!(
+            split_tag("192.168.142.10:5000/labctl/ha:latest"),
+            ("192.168.142.10:5000/labctl/ha", "latest")
+        );
+        assert_eq!(
+            split_tag("192.168.142.10:5000/labctl/ha"),
+            ("192.168.142.10:5000/labctl/ha", "latest")
+        );
+        assert_eq!(split_tag("labctl/webapp:v2"), ("labctl/webapp", "v2"));
+    }
+
+    #[test]
+    fn the_pinned_reference_is_the_registry_s_own() {
+        let digests = vec![
+            "127.0.0.1:5000/labctl/ha@sha256:aa".to_string(),
+            "192.168.142.10:5000/labctl/ha@sha256:aa".to_string(),
+        ];
+        assert_eq!(
+            pinned("192.168.142.10:5000/labctl/ha", &digests).as_deref(),
+            Some("192.168.142.10:5000/labctl/ha@sha256:aa")
+        );
+        assert_eq!(pinned("10.0.0.1:5000/labctl/ha", &digests), None);
+    }
 }

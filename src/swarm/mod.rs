@@ -113,19 +113,7 @@ impl SwarmLab {
 
     async fn create(&self, req: &SwarmUp, progress: &Progress) -> Result<()> {
         let swarm = self.swarm()?;
-        // No registry: every node needs the lab's images already.
-        for role in Role::ALL {
-            if self.runtime.image_labels(role.image()).await?.is_none() {
-                bail!(
-                    "the Swarm's manager has no image {}: a local cluster gets the lab's images \
-                     from `labctl cluster up`; on another Swarm, load them into every node \
-                     (`docker save {} {} | docker -H NODE load`)",
-                    role.image(),
-                    Role::Ha.image(),
-                    Role::Webapp.image()
-                );
-            }
-        }
+        let images = self.images(req, progress).await?;
         progress.info(format!(
             "creating overlay network {} ({})",
             self.names.network(),
@@ -151,8 +139,8 @@ impl SwarmLab {
                 &plan::lab_labels(&self.names, None),
             )
             .await?;
-        let ha = plan::ha_service(&self.names, req);
-        let web = plan::webapp_service(&self.names, req);
+        let ha = plan::ha_service(&self.names, req, &images[0]);
+        let web = plan::webapp_service(&self.names, req, &images[1]);
         progress.info(format!(
             "creating services {} (1 task, on a manager) and {} ({} tasks)",
             ha.name, web.name, req.webapps
@@ -160,6 +148,54 @@ impl SwarmLab {
         swarm.create_service(&ha).await?;
         swarm.create_service(&web).await?;
         Ok(())
+    }
+
+    /// The references the nodes run `ha` and `webapp` from. Without a
+    /// registry, the lab's own tags, which every node must hold (the manager
+    /// is checked). With one, the images this engine holds are pushed there,
+    /// the others pulled from it, and each service pinned to the digest the
+    /// registry holds, so that every node runs the same image.
+    async fn images(&self, req: &SwarmUp, progress: &Progress) -> Result<[String; 2]> {
+        let swarm = self.swarm()?;
+        let mut out = Vec::new();
+        for role in [Role::Ha, Role::Webapp] {
+            let local = self.runtime.image_labels(role.image()).await?.is_some();
+            let Some(registry) = &req.registry else {
+                if !local {
+                    bail!(
+                        "the Swarm's manager has no image {}: a local cluster gets the lab's \
+                         images from `labctl cluster up`; on another Swarm, load them into every \
+                         node (`docker save {} {} | docker -H NODE load`) or give a registry the \
+                         nodes pull from (--registry HOST:PORT)",
+                        role.image(),
+                        Role::Ha.image(),
+                        Role::Webapp.image()
+                    );
+                }
+                out.push(role.image().to_string());
+                continue;
+            };
+            let target = plan::registry_reference(registry, role);
+            let pinned = if local {
+                progress.info(format!("pushing {} to {target}", role.image()));
+                swarm.push_image(role.image(), &target).await
+            } else {
+                progress.info(format!("pulling {target}"));
+                swarm.pull_pinned(&target).await.map_err(|e| {
+                    e.context(format!(
+                        "this engine has no {} to push and registry {registry} none to pull: \
+                         build the images here (`labctl build`), or push them to the registry",
+                        role.image()
+                    ))
+                })
+            }
+            .context(
+                "the registry must be reachable from this engine and every node (an HTTP \
+                 registry must be in their engines' insecure-registries)",
+            )?;
+            out.push(pinned);
+        }
+        Ok([out[0].clone(), out[1].clone()])
     }
 
     /// Sets the number of web apps and waits (up to `wait`; not at all when

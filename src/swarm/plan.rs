@@ -61,6 +61,15 @@ pub struct SwarmUp {
     pub stats_port: u16,
     /// `user:pass` of the stats page.
     pub stats_auth: Option<String>,
+    /// The registry (`HOST:PORT`) the nodes pull the lab's images from;
+    /// `None`: every node holds them already.
+    pub registry: Option<String>,
+}
+
+/// Where a registry keeps one of the lab's images:
+/// `HOST:PORT/labctl/ha:latest`.
+pub fn registry_reference(registry: &str, role: Role) -> String {
+    format!("{registry}/{}", role.image())
 }
 
 fn common_env(names: &LabNames, subnet: Ipv4Net) -> Vec<String> {
@@ -74,7 +83,8 @@ fn common_env(names: &LabNames, subnet: Ipv4Net) -> Vec<String> {
 
 /// The `ha` service: one task, on a manager (never a worker that can vanish
 /// silently), its two ports published on that node.
-pub fn ha_service(names: &LabNames, req: &SwarmUp) -> ServiceSpec {
+/// `image` is the reference the nodes run.
+pub fn ha_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
     let mut env = common_env(names, req.subnet);
     env.push(format!("{}={HA}", contract::NODE_NAME));
     if let Some(auth) = &req.stats_auth {
@@ -82,7 +92,7 @@ pub fn ha_service(names: &LabNames, req: &SwarmUp) -> ServiceSpec {
     }
     ServiceSpec {
         name: service(names, Role::Ha),
-        image: Role::Ha.image().to_string(),
+        image: image.to_string(),
         replicas: 1,
         hostname: HA.to_string(),
         env,
@@ -107,7 +117,8 @@ pub fn ha_service(names: &LabNames, req: &SwarmUp) -> ServiceSpec {
 
 /// The `webapp` service: task N is web app `sN` (its host name, Serf name
 /// and tag); it joins `ha` by its service name.
-pub fn webapp_service(names: &LabNames, req: &SwarmUp) -> ServiceSpec {
+/// `image` is the reference the nodes run.
+pub fn webapp_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
     let mut env = common_env(names, req.subnet);
     env.push(format!("{}=s{{{{.Task.Slot}}}}", contract::NODE_NAME));
     env.push(format!("{}=s{{{{.Task.Slot}}}}", contract::TAG));
@@ -118,7 +129,7 @@ pub fn webapp_service(names: &LabNames, req: &SwarmUp) -> ServiceSpec {
     ));
     ServiceSpec {
         name: service(names, Role::Webapp),
-        image: Role::Webapp.image().to_string(),
+        image: image.to_string(),
         replicas: u64::from(req.webapps),
         hostname: "s{{.Task.Slot}}".to_string(),
         env,
@@ -262,13 +273,14 @@ mod tests {
             http_port: 80,
             stats_port: 1936,
             stats_auth: None,
+            registry: None,
         }
     }
 
     #[test]
     fn the_services_are_the_labs_nodes() {
         let names = LabNames::new("heig").unwrap();
-        let ha = ha_service(&names, &request());
+        let ha = ha_service(&names, &request(), Role::Ha.image());
         assert_eq!(ha.name, "ha");
         assert_eq!(ha.hostname, "ha");
         assert_eq!(ha.constraints, ["node.role==manager"]);
@@ -280,7 +292,7 @@ mod tests {
         assert!(ha.env.contains(&"LAB_SUBNET=192.168.42.0/24".to_string()));
         // The key is in the secret, never in the environment.
         assert!(!ha.env.iter().any(|e| e.starts_with("SERF_ENCRYPT_KEY")));
-        let web = webapp_service(&names, &request());
+        let web = webapp_service(&names, &request(), Role::Webapp.image());
         assert_eq!(web.name, "webapp");
         assert_eq!(web.replicas, 6);
         assert_eq!(web.hostname, "s{{.Task.Slot}}");
@@ -288,8 +300,11 @@ mod tests {
         assert!(web.env.contains(&"SERF_JOIN=ha".to_string()));
         assert!(web.stop_grace_s >= 15);
         let other = LabNames::new("demo").unwrap();
-        assert_eq!(webapp_service(&other, &request()).name, "demo-webapp");
-        assert!(webapp_service(&other, &request())
+        assert_eq!(
+            webapp_service(&other, &request(), Role::Webapp.image()).name,
+            "demo-webapp"
+        );
+        assert!(webapp_service(&other, &request(), Role::Webapp.image())
             .env
             .contains(&"SERF_JOIN=demo-ha".to_string()));
         assert_eq!(secret(&other), "demo-heig-serf");

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod swarm;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_labctl");
 
 /// Runs labctl with arguments; `LABCTL_*` from the caller's environment is

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
 use base64::Engine as _;
+use bollard::auth::DockerCredentials;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
     Ipam, IpamConfig, NetworkAttachmentConfig, NetworkCreateRequest, SecretSpec,
@@ -15,13 +16,17 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     InspectServiceOptions, LeaveSwarmOptionsBuilder, ListSecretsOptionsBuilder,
-    ListServicesOptionsBuilder, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, PushImageOptions, TagImageOptions,
+    UpdateServiceOptionsBuilder,
 };
+use futures_util::StreamExt;
 use ipnet::Ipv4Net;
 
 use super::exec::{drain_logs, logs_options};
 use super::{creation_error, docker_message, is_not_found, status_code, DockerEngine};
-use crate::runtime::swarm::{ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask};
+use crate::runtime::swarm::{
+    pinned, split_tag, ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask,
+};
 use crate::runtime::Refusal;
 
 /// The port managers listen on for the Swarm's control traffic.
@@ -410,5 +415,62 @@ impl Swarm for DockerEngine {
             .docker
             .task_logs(task_id, Some(logs_options(tail, timestamps, follow)));
         drain_logs(stream, &format!("task `{task_id}`"), sink).await
+    }
+
+    async fn push_image(&self, image: &str, target: &str) -> Result<String> {
+        let (repo, tag) = split_tag(target);
+        self.docker
+            .tag_image(
+                image,
+                Some(TagImageOptions {
+                    repo: Some(repo.to_string()),
+                    tag: Some(tag.to_string()),
+                }),
+            )
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("tagging {image} as {target}"))?;
+        let mut stream = self.docker.push_image(
+            repo,
+            Some(PushImageOptions {
+                tag: Some(tag.to_string()),
+                ..Default::default()
+            }),
+            // The engine wants the header even for a registry without
+            // authentication.
+            Some(DockerCredentials::default()),
+        );
+        while let Some(item) = stream.next().await {
+            let info = item
+                .map_err(|e| anyhow!(docker_message(&e)))
+                .with_context(|| format!("pushing {target}"))?;
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                bail!("pushing {target}: {err}");
+            }
+        }
+        self.pinned_reference(target).await
+    }
+
+    async fn pull_pinned(&self, reference: &str) -> Result<String> {
+        crate::runtime::Runtime::pull_image(self, reference)
+            .await
+            .with_context(|| format!("pulling {reference}"))?;
+        self.pinned_reference(reference).await
+    }
+}
+
+impl DockerEngine {
+    /// `reference` pinned to the digest its registry holds, from the local
+    /// image's repository digests.
+    async fn pinned_reference(&self, reference: &str) -> Result<String> {
+        let (repo, _) = split_tag(reference);
+        let info = self
+            .docker
+            .inspect_image(reference)
+            .await
+            .map_err(|e| anyhow!(docker_message(&e)))
+            .with_context(|| format!("inspecting {reference}"))?;
+        pinned(repo, &info.repo_digests.unwrap_or_default())
+            .with_context(|| format!("the registry gave no digest for {reference}"))
     }
 }

@@ -14,8 +14,6 @@ use labctl::bench::load::{Load, LoadRun, Mix};
 const CLUSTER: &str = "t-swarm";
 const API_PORT: u16 = 23761;
 const HTTP_PORT: u16 = 28081;
-const STATS_PORT: &str = "28937";
-const SUBNET: &str = "192.168.143.0/24";
 
 fn assert_no_request_lost(run: &LoadRun) {
     for (kind, r) in run.kinds() {
@@ -28,28 +26,13 @@ fn assert_no_request_lost(run: &LoadRun) {
 fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     let c = TestCluster {
         name: CLUSTER,
+        subnet: "192.168.143.0/24",
         api_port: API_PORT,
+        http_port: HTTP_PORT,
+        stats_port: 28937,
     };
     let volumes_before = lines(&c.docker(false, &["volume", "ls", "-q"]));
-    let out = c.ok(
-        false,
-        &[
-            "cluster",
-            "--name",
-            CLUSTER,
-            "up",
-            "--nodes",
-            "3",
-            "--subnet",
-            SUBNET,
-            "--api-port",
-            &API_PORT.to_string(),
-            "--http-port",
-            &HTTP_PORT.to_string(),
-            "--stats-port",
-            STATS_PORT,
-        ],
-    );
+    let out = c.up(3, &[]);
     assert!(
         out.contains(&format!("DOCKER_HOST=tcp://127.0.0.1:{API_PORT}")),
         "{out}"

@@ -19,31 +19,13 @@ const REGISTRY: &str = "192.168.146.10:5000";
 fn the_nodes_pull_the_lab_from_the_cluster_s_registry() {
     let c = TestCluster {
         name: CLUSTER,
+        subnet: "192.168.146.0/24",
         api_port: API_PORT,
+        http_port: HTTP_PORT,
+        stats_port: 28967,
     };
     let volumes_before = lines(&c.docker(false, &["volume", "ls", "-q"]));
-    let out = c.ok(
-        false,
-        &[
-            "cluster",
-            "--name",
-            CLUSTER,
-            "up",
-            "--nodes",
-            "2",
-            "--subnet",
-            "192.168.146.0/24",
-            "--api-port",
-            &API_PORT.to_string(),
-            "--http-port",
-            &HTTP_PORT.to_string(),
-            "--stats-port",
-            "28967",
-            "--registry",
-            "--registry-port",
-            "25010",
-        ],
-    );
+    let out = c.up(2, &["--registry", "--registry-port", "25010"]);
     assert!(
         out.contains(&format!("labctl up --engine swarm --registry {REGISTRY}")),
         "{out}"

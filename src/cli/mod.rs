@@ -316,6 +316,14 @@ pub struct RunArgs {
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: ScenarioTarget,
+}
+
+/// Where scenarios run (`run`, `collect`), and what the images are built
+/// from.
+#[derive(Debug, Args)]
+pub struct ScenarioTarget {
     /// Where the lab runs: `docker` (containers on this engine) or `swarm`
     /// (services on the Swarm this engine manages: stage 6 scenarios whose
     /// steps name no node to stop or start).
@@ -344,20 +352,8 @@ pub struct CollectArgs {
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Where the lab runs: `docker` (containers on this engine) or `swarm`
-    /// (services on the Swarm this engine manages: stage 6 scenarios whose
-    /// steps name no node to stop or start).
-    #[arg(long, env = "LABCTL_ENGINE", value_enum, default_value_t = Engine::Docker)]
-    pub engine: Engine,
     #[command(flatten)]
-    pub place: PlacementArgs,
-    /// With --engine swarm: the registry (`HOST:PORT`) the Swarm's nodes
-    /// pull the lab's images from; the images this engine holds are pushed
-    /// there first. Without it, every node must hold them already.
-    #[arg(long, env = "LABCTL_REGISTRY", value_parser = parse::parse_registry, value_name = "HOST:PORT")]
-    pub registry: Option<String>,
-    #[command(flatten)]
-    pub build: BuildArgs,
+    pub target: ScenarioTarget,
 }
 
 /// `bench`'s arguments.

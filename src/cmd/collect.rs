@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 
 use super::Context;
-use crate::cli::{BuildArgs, CollectArgs, Engine, PlacementArgs, RunArgs};
+use crate::cli::{CollectArgs, RunArgs, ScenarioTarget};
 use crate::images;
 use crate::runner::{self, OnEngine, Report, Subject};
 use crate::scenario::{self, Scenario};
@@ -21,13 +21,7 @@ pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| runner::default_out(&scenario.name));
-    let on = Placed {
-        engine: args.engine,
-        place: &args.place,
-        registry: args.registry.clone(),
-        build: &args.build,
-    };
-    run_all(ctx, &[(scenario, out)], &on, args.junit.as_deref()).await
+    run_all(ctx, &[(scenario, out)], &args.target, args.junit.as_deref()).await
 }
 
 pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
@@ -51,38 +45,24 @@ pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
         let scenario = scenario::parse(&format!("scenarios/{task}.yaml"), text)?;
         runs.push((scenario, args.out_root.join(task)));
     }
-    let on = Placed {
-        engine: args.engine,
-        place: &args.place,
-        registry: args.registry.clone(),
-        build: &args.build,
-    };
-    run_all(ctx, &runs, &on, args.junit.as_deref()).await
-}
-
-/// Where scenarios run, and what their images are built from.
-struct Placed<'a> {
-    engine: Engine,
-    place: &'a PlacementArgs,
-    registry: Option<String>,
-    build: &'a BuildArgs,
+    run_all(ctx, &runs, &args.target, args.junit.as_deref()).await
 }
 
 async fn run_all(
     ctx: &Context,
     runs: &[(Scenario, PathBuf)],
-    on: &Placed<'_>,
+    on: &ScenarioTarget,
     junit: Option<&Path>,
 ) -> Result<ExitCode> {
     let shots = Screenshots {
         templates: &ctx.templates,
-        build: on.build,
+        build: &on.build,
         progress: &ctx.progress,
     };
     // A lab on the Swarm (asked for, or running there) runs the scenarios
     // whose steps the Swarm allows; every step is checked before anything
     // is touched. The Swarm's nodes hold the lab's images already.
-    let swarm = super::swarm::scenario_lab(ctx, on.engine, on.place, on.registry.clone()).await?;
+    let swarm = super::swarm::scenario_lab(ctx, on.engine, &on.place, on.registry.clone()).await?;
     let one = OnEngine {
         lab: &ctx.lab,
         subnet: on.place.subnet,
@@ -99,7 +79,7 @@ async fn run_all(
         images::ensure(
             ctx.lab.runtime().as_ref(),
             &ctx.templates,
-            on.build,
+            &on.build,
             false,
             &ctx.progress,
         )

@@ -7,14 +7,45 @@ use std::process::{Command, Output};
 
 use super::BIN;
 
-/// A local cluster of the tests: its name and the host port of its
-/// manager's engine.
+/// A local cluster of the tests: its name, its nodes' subnet and the host
+/// ports of its manager's engine and of the lab.
 pub struct TestCluster {
     pub name: &'static str,
+    pub subnet: &'static str,
     pub api_port: u16,
+    pub http_port: u16,
+    pub stats_port: u16,
 }
 
 impl TestCluster {
+    /// `cluster up` with `nodes` nodes and the `extra` options: its output.
+    pub fn up(&self, nodes: u32, extra: &[&str]) -> String {
+        let (nodes, api, http, stats) = (
+            nodes.to_string(),
+            self.api_port.to_string(),
+            self.http_port.to_string(),
+            self.stats_port.to_string(),
+        );
+        let mut args = vec![
+            "cluster",
+            "--name",
+            self.name,
+            "up",
+            "--nodes",
+            &nodes,
+            "--subnet",
+            self.subnet,
+            "--api-port",
+            &api,
+            "--http-port",
+            &http,
+            "--stats-port",
+            &stats,
+        ];
+        args.extend_from_slice(extra);
+        self.ok(false, &args)
+    }
+
     fn manager(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.api_port)
     }

@@ -55,6 +55,11 @@ pub struct Report {
     pub runs: usize,
     /// Start → UP, one web app at a time (2 → 12).
     pub join_one_by_one: Option<Summary>,
+    /// Of each join one by one, the engine's part (container created and
+    /// started).
+    pub join_engine: Option<Summary>,
+    /// Of each join one by one, the lab's part (container started → UP).
+    pub join_lab: Option<Summary>,
     /// 2 → 12 in one step, until all UP.
     pub join_one_step: Option<Summary>,
     /// Graceful leave → out of rotation.
@@ -132,9 +137,13 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
         progress.info(format!("bench {name}"));
         match name.as_str() {
             "join" => {
-                let (one, step) = join::join(engine, runs, progress).await?;
-                report.join_one_by_one = Some(summarize(&one));
-                report.join_one_step = Some(summarize(&step));
+                let j = join::join(engine, runs, progress).await?;
+                let lab: Vec<Duration> =
+                    j.one.iter().zip(&j.engine).map(|(t, e)| *t - *e).collect();
+                report.join_one_by_one = Some(summarize(&j.one));
+                report.join_engine = Some(summarize(&j.engine));
+                report.join_lab = Some(summarize(&lab));
+                report.join_one_step = Some(summarize(&j.step));
             }
             "leave" => {
                 let (graceful, kill) = leave::leave(engine, runs, progress).await?;

@@ -91,7 +91,10 @@ impl SwarmLab {
             .services_with_label(labels::LAB, self.names.lab())
             .await?;
         if existing.is_empty() {
-            let made = self.create(req, progress).await;
+            // The images first: nothing is created if a node could not run
+            // them.
+            let images = self.images(req, progress).await?;
+            let made = self.create(req, &images, progress).await;
             if made.is_err() {
                 progress.info("removing what this `up` created");
                 let _ = self.down(progress).await;
@@ -111,9 +114,8 @@ impl SwarmLab {
         }
     }
 
-    async fn create(&self, req: &SwarmUp, progress: &Progress) -> Result<()> {
+    async fn create(&self, req: &SwarmUp, images: &[String; 2], progress: &Progress) -> Result<()> {
         let swarm = self.swarm()?;
-        let images = self.images(req, progress).await?;
         progress.info(format!(
             "creating overlay network {} ({})",
             self.names.network(),

@@ -246,9 +246,13 @@ impl Lab {
             self.names().lab(),
             timeout.as_secs()
         )];
-        if let Some(e) = err {
+        // A server `ha` has but does not serve: what `ha` did is in its log.
+        let held = last.servers.iter().any(|s| !s.is_up());
+        if let Some(e) = &err {
             lines.push(format!("`ha` did not answer: {e:#}"));
-            let logs = self.logs(HA, "10").await.unwrap_or_default();
+        }
+        if err.is_some() || held {
+            let logs = self.logs(HA, "12").await.unwrap_or_default();
             lines.push(format!("last logs of `ha`:\n{}", indent(&logs)));
         }
         for (node, line) in timeout_lines(expected, last) {

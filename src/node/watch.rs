@@ -16,6 +16,11 @@ use crate::templates::Server;
 const WAITING_INTERVAL: Duration = Duration::from_millis(25);
 /// How soon a failed reconciliation is tried again with nothing changed.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How often a whole reconciliation runs with nothing changed: the event
+/// handler changes HAProxy too, and a pass it left unfinished (a server in
+/// maintenance awaiting its check: the handler does not wait) is finished
+/// here within this time.
+const RESYNC_AFTER: Duration = Duration::from_secs(1);
 
 /// What a poll leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,15 +48,22 @@ pub struct Watcher {
     last_refused: Vec<Refusal>,
     /// What the last pass waited for, as last said in the log.
     last_waiting: Vec<String>,
+    /// When the last reconciliation or settling pass ran.
+    last_pass: Option<Instant>,
 }
 
 impl Watcher {
     /// What a poll that saw `servers` and the template at `template` must
     /// do.
     pub fn due(&self, servers: &[Server], template: Option<SystemTime>, now: Instant) -> Due {
+        let stale = self.failed_at.is_none()
+            && self
+                .last_pass
+                .is_some_and(|t| now.saturating_duration_since(t) > RESYNC_AFTER);
         if self.applied.as_deref() != Some(servers)
             || self.template != template
             || self.failed_at.is_some_and(|t| now - t > RETRY_AFTER)
+            || stale
         {
             Due::Reconcile
         } else if !self.settled {
@@ -71,6 +83,7 @@ impl Watcher {
     ) {
         self.applied = Some(servers);
         self.template = template;
+        self.last_pass = Some(now);
         match result {
             Ok(out) => {
                 self.settled = out.settled();
@@ -227,5 +240,24 @@ mod tests {
             w.due(&one, None, t0 + RETRY_AFTER + Duration::from_millis(1)),
             Due::Reconcile
         );
+    }
+
+    #[test]
+    fn a_settled_watcher_reconciles_again_after_a_second() {
+        // The event handler may have left HAProxy half-way (a server in
+        // maintenance awaiting its first check): the watcher finishes it
+        // even though the membership it saw has not changed.
+        let t0 = Instant::now();
+        let mut w = Watcher::default();
+        let one = vec![server("s1")];
+        w.record(one.clone(), None, &Ok(Outcome::Unchanged), t0);
+        assert_eq!(
+            w.due(&one, None, t0 + Duration::from_millis(500)),
+            Due::Nothing
+        );
+        let later = t0 + RESYNC_AFTER + Duration::from_millis(1);
+        assert_eq!(w.due(&one, None, later), Due::Reconcile);
+        w.record(one.clone(), None, &Ok(Outcome::Unchanged), later);
+        assert_eq!(w.due(&one, None, later), Due::Nothing);
     }
 }

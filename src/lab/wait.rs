@@ -246,8 +246,8 @@ impl Lab {
             self.names().lab(),
             timeout.as_secs()
         )];
-        // A server `ha` has but does not serve: what `ha` did is in its log.
-        let held = last.servers.iter().any(|s| !s.is_up());
+        // A server `ha` holds in maintenance: what `ha` did is in its log.
+        let held = last.servers.iter().any(|s| s.status.starts_with("MAINT"));
         if let Some(e) = &err {
             lines.push(format!("`ha` did not answer: {e:#}"));
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::cli::BuildArgs;
-use crate::contract::{Role, STATS_AUTH};
+use crate::contract::Role;
 use crate::lab::Lab;
 use crate::naming::HA;
 use crate::output::Progress;
@@ -55,14 +55,9 @@ impl Screenshots<'_> {
             self.progress,
         )
         .await?;
-        let doc = lab.inspect(HA).await?;
-        let prefix = format!("{STATS_AUTH}=");
-        let auth = doc["Config"]["Env"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.as_str()?.strip_prefix(&prefix))
-            .next()
+        let auth = lab
+            .stats_auth()
+            .await?
             .map(|a| format!("{a}@"))
             .unwrap_or_default();
         let url = format!("http://{auth}{HA}:1936/");

@@ -89,6 +89,19 @@ impl Lab {
         in_ha::registry(self.exec(HA, in_ha::REGISTRY).await?)
     }
 
+    /// `ha`'s stats credentials (`user:password`), if its page has any.
+    pub async fn stats_auth(&self) -> Result<Option<String>> {
+        let doc = self.inspect(HA).await?;
+        let prefix = format!("{}=", crate::contract::STATS_AUTH);
+        Ok(doc["Config"]["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str()?.strip_prefix(&prefix))
+            .map(String::from)
+            .next())
+    }
+
     /// The host port `ha` publishes a container port on.
     pub async fn ha_port(&self, container_port: u16) -> Result<u16> {
         self.observe()

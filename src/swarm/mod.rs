@@ -197,7 +197,7 @@ impl SwarmLab {
             )?;
             out.push(pinned);
         }
-        Ok([out[0].clone(), out[1].clone()])
+        Ok(out.try_into().expect("one reference per role"))
     }
 
     /// Sets the number of web apps and waits (up to `wait`; not at all when

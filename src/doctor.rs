@@ -229,6 +229,34 @@ pub fn multi_host_check(swarm: &str, vxlan: bool, ipvs: bool) -> Check {
     )
 }
 
+/// How many web apps the kernel's neighbour table lets one lab run.
+pub fn neighbour_check(limit: Option<u64>) -> Check {
+    const NAME: &str = "neighbour table";
+    const MANY: u64 = 100;
+    let Some(limit) = limit else {
+        return check(
+            NAME,
+            Level::Note,
+            "not read: the engine runs on another host; past about 30 web apps a lab needs its kernel's net.ipv4.neigh.default.gc_thresh3 raised",
+            None,
+        );
+    };
+    let room = crate::neighbours::capacity(limit);
+    let found = format!(
+        "{} = {limit}: room for {room} web apps in one lab",
+        crate::neighbours::LIMIT
+    );
+    if room >= MANY {
+        return check(NAME, Level::Ok, found, None);
+    }
+    Check {
+        name: NAME,
+        level: Level::Note,
+        found,
+        fix: Some(format!("for {MANY}: {}", crate::neighbours::fix(MANY))),
+    }
+}
+
 /// Whether the checks let the lab run.
 pub fn healthy(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.level != Level::Fail)
@@ -300,6 +328,7 @@ pub async fn run(plan: &Plan) -> Vec<Check> {
         Ok(networks) => checks.push(subnet_check(&plan.names, plan.subnet, &networks)),
         Err(e) => checks.push(check("subnet", Level::Fail, format!("{e:#}"), None)),
     }
+    checks.push(neighbour_check(info.neighbour_limit));
     checks.push(screenshot_check(runtime.as_ref()).await);
     checks.push(multi_host_check(
         &info.swarm,
@@ -498,6 +527,28 @@ mod tests {
         let demo = LabNames::new("demo").unwrap();
         let free = subnet_check(&demo, None, &[net("x", "192.168.43.0/24")]);
         assert_eq!(free.found, "192.168.44.0/24 is free for lab `demo`");
+    }
+
+    #[test]
+    fn the_neighbour_table_says_how_many_web_apps_fit_and_how_to_make_room() {
+        let c = neighbour_check(Some(1024));
+        assert_eq!(c.level, Level::Note);
+        assert_eq!(
+            c.found,
+            "net.ipv4.neigh.default.gc_thresh3 = 1024: room for 30 web apps in one lab"
+        );
+        assert!(c
+            .fix
+            .unwrap()
+            .starts_with("for 100: sudo sysctl -w net.ipv4.neigh.default.gc_thresh3=32768 "));
+        let c = neighbour_check(Some(32768));
+        assert_eq!((c.level, c.fix), (Level::Ok, None));
+        assert!(
+            c.found.ends_with("room for 180 web apps in one lab"),
+            "{}",
+            c.found
+        );
+        assert_eq!(neighbour_check(None).level, Level::Note);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod lab_report;
 pub mod labels;
 pub mod lock;
 pub mod naming;
+pub mod neighbours;
 pub mod node;
 pub mod output;
 pub mod runner;

@@ -208,6 +208,39 @@ fn more_webapps_than_the_subnet_holds_are_refused_before_anything_is_created() {
 }
 
 #[test]
+fn more_webapps_than_the_kernels_neighbour_table_holds_are_refused_with_the_fix() {
+    let (fake, lab) = lab("o-arp");
+    fake.set_neighbour_limit(1024);
+    // Too many to start with: nothing is created.
+    let err = rt()
+        .block_on(lab.up(&request(lab.names(), Some(50)), &quiet()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("lab `o-arp` cannot run 50 web apps on this host: 50 web apps fill about 2614 entries of the kernel's neighbour table, which holds 1024"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`sudo sysctl -w net.ipv4.neigh.default.gc_thresh3=8192 "),
+        "{err}"
+    );
+    assert_eq!(fake.changes(), Vec::<String>::new());
+    // As many as the table holds: up, then refused past it, untouched.
+    up(&lab, Some(30)).unwrap();
+    let before = fake.changes().len();
+    let err = rt()
+        .block_on(lab.scale_to(31, Duration::from_secs(5), &quiet()))
+        .unwrap_err();
+    assert!(err.to_string().contains("room for 30 web apps"), "{err}");
+    assert_eq!(changes_since(&fake, before), Vec::<String>::new());
+    // Scaling down is never refused; back up within the room neither.
+    rt().block_on(lab.scale_to(3, Duration::from_secs(5), &quiet()))
+        .unwrap();
+    rt().block_on(lab.scale_to(30, Duration::from_secs(5), &quiet()))
+        .unwrap();
+}
+
+#[test]
 fn scale_up_adds_webapps_at_the_lowest_free_addresses() {
     let (fake, lab) = lab("o-scaleup");
     up(&lab, None).unwrap();

@@ -18,6 +18,10 @@ const WAIT: Duration = Duration::from_secs(60);
 pub struct Joins {
     /// Start → verified UP, one web app at a time (2 → 12).
     pub one: Vec<Duration>,
+    /// Of each of those, start → first seen UP: in rotation, taking
+    /// requests (`ha` enables a new server once a check passed; HAProxy
+    /// then resets its check status until its next check).
+    pub in_rotation: Vec<Duration>,
     /// Of each of those, the engine's part: from the start to the container
     /// created and started (`start` returned).
     pub engine: Vec<Duration>,
@@ -30,6 +34,7 @@ pub struct Joins {
 pub async fn join(engine: &Arc<dyn Runtime>, runs: usize, progress: &Progress) -> Result<Joins> {
     let mut one = Vec::new();
     let mut engine_part = Vec::new();
+    let mut in_rotation = Vec::new();
     let mut step = Vec::new();
     for run in 0..runs {
         let lab = fresh_lab(engine, "bench-join", 2, progress).await?;
@@ -39,11 +44,19 @@ pub async fn join(engine: &Arc<dyn Runtime>, runs: usize, progress: &Progress) -
             let t0 = Instant::now();
             lab.start_node(&node, progress).await?;
             engine_part.push(t0.elapsed());
+            let seen_up = std::cell::Cell::new(None);
             until(&lab, Duration::from_secs(30), |s| {
-                s.iter().any(|s| s.name == node && s.is_verified_up())
+                let Some(s) = s.iter().find(|s| s.name == node) else {
+                    return false;
+                };
+                if s.is_up() && seen_up.get().is_none() {
+                    seen_up.set(Some(t0.elapsed()));
+                }
+                s.is_verified_up()
             })
             .await?;
             one.push(t0.elapsed());
+            in_rotation.push(seen_up.get().unwrap_or_else(|| t0.elapsed()));
         }
         lab.scale_to(2, WAIT, progress).await?;
         let t0 = Instant::now();
@@ -53,6 +66,7 @@ pub async fn join(engine: &Arc<dyn Runtime>, runs: usize, progress: &Progress) -
     }
     Ok(Joins {
         one,
+        in_rotation,
         engine: engine_part,
         step,
     })

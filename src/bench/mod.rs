@@ -55,6 +55,8 @@ pub struct Report {
     pub runs: usize,
     /// Start → UP, one web app at a time (2 → 12).
     pub join_one_by_one: Option<Summary>,
+    /// Of each join one by one, start → in rotation (first seen UP).
+    pub join_in_rotation: Option<Summary>,
     /// Of each join one by one, the engine's part (container created and
     /// started).
     pub join_engine: Option<Summary>,
@@ -141,6 +143,7 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
                 let lab: Vec<Duration> =
                     j.one.iter().zip(&j.engine).map(|(t, e)| *t - *e).collect();
                 report.join_one_by_one = Some(summarize(&j.one));
+                report.join_in_rotation = Some(summarize(&j.in_rotation));
                 report.join_engine = Some(summarize(&j.engine));
                 report.join_lab = Some(summarize(&lab));
                 report.join_one_step = Some(summarize(&j.step));

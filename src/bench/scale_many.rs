@@ -29,6 +29,11 @@ pub struct Many {
 /// Scales 2 → `to` → 2 under load.
 pub async fn many(engine: &Arc<dyn Runtime>, to: u32, progress: &Progress) -> Result<Many> {
     let name = "bench-many";
+    // Refused at once rather than after the lab is up and loaded.
+    let limit = engine.info().await?.neighbour_limit;
+    if let Some(why) = limit.and_then(|l| crate::neighbours::shortfall(u64::from(to), l)) {
+        anyhow::bail!("scale-many cannot reach {to} web apps on this host: {why}; or pass a smaller --scale-to");
+    }
     let lab = fresh_lab(engine, name, 2, progress).await?;
     let wait = Duration::from_secs(300);
     let (mut up, mut down) = (Duration::ZERO, Duration::ZERO);

@@ -160,6 +160,7 @@ impl Lab {
         let mut wanted_nodes: Vec<String> = (1..=webapps).map(naming::webapp_name).collect();
         wanted_nodes.push(HA.to_string());
         obs.check_names_free(&wanted_nodes)?;
+        self.check_room(&obs, webapps).await?;
         if ha.is_none() {
             check_port_free(req.publish.bind, req.publish.http, "--http-port")?;
             check_port_free(req.publish.bind, req.publish.stats, "--stats-port")?;
@@ -246,8 +247,32 @@ impl Lab {
         let obs = self.observe().await?;
         let network = obs.require_network()?;
         let stage = obs.require_stage()?;
+        self.check_room(&obs, wanted).await?;
         let work = plan::scale(&obs, network, wanted, stage)?;
         self.apply_scale(&work, progress).await
+    }
+
+    /// Refuses more web apps than this host's kernel can hold in one lab
+    /// (its neighbour table: see [`crate::neighbours`]), before anything is
+    /// created; as many as now, or fewer, always pass.
+    async fn check_room(&self, obs: &Observation, wanted: u32) -> Result<()> {
+        let now = u32::try_from(obs.webapps().len()).unwrap_or(u32::MAX);
+        if wanted <= now {
+            return Ok(());
+        }
+        let limit = self
+            .runtime
+            .info()
+            .await
+            .ok()
+            .and_then(|i| i.neighbour_limit);
+        match limit.and_then(|l| crate::neighbours::shortfall(u64::from(wanted), l)) {
+            Some(why) => bail!(
+                "lab `{}` cannot run {wanted} web apps on this host: {why}",
+                self.names.lab()
+            ),
+            None => Ok(()),
+        }
     }
 
     /// Waits (unless `wait` is `None`) until HAProxy serves exactly

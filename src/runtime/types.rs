@@ -202,6 +202,9 @@ pub struct EngineInfo {
     pub root_dir: String,
     /// This engine's Swarm state: `inactive`, `active`, …
     pub swarm: String,
+    /// The size of its kernel's neighbour table (see [`crate::neighbours`]),
+    /// when the engine runs on this host and it can be read.
+    pub neighbour_limit: Option<u64>,
 }
 
 /// A request the engine refused for a reason orchestration acts on. Carried

@@ -212,6 +212,7 @@ impl Runtime for DockerEngine {
                 .and_then(|s| s.local_node_state)
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
+            neighbour_limit: crate::neighbours::local_limit(),
         })
     }
 

@@ -41,6 +41,7 @@ pub(super) struct State {
     never_up: BTreeSet<String>,
     changes: Vec<String>,
     listings: usize,
+    neighbour_limit: Option<u64>,
 }
 
 struct Container {
@@ -118,6 +119,11 @@ impl FakeRuntime {
         self.lock().never_up.insert(node.to_string());
     }
 
+    /// Gives the engine's host a neighbour table of `limit` entries.
+    pub fn set_neighbour_limit(&self, limit: u64) {
+        self.lock().neighbour_limit = Some(limit);
+    }
+
     /// Every change asked of the runtime, in order (`create s1`, …).
     pub fn changes(&self) -> Vec<String> {
         self.lock().changes.clone()
@@ -185,6 +191,7 @@ impl Runtime for FakeRuntime {
             kernel: "none".into(),
             root_dir: String::new(),
             swarm: "inactive".into(),
+            neighbour_limit: self.lock().neighbour_limit,
         })
     }
 

@@ -37,8 +37,8 @@ pub async fn many(engine: &Arc<dyn Runtime>, to: u32, progress: &Progress) -> Re
     let lab = fresh_lab(engine, name, 2, progress).await?;
     let wait = Duration::from_secs(300);
     let (mut up, mut down) = (Duration::ZERO, Duration::ZERO);
-    // Lighter load: on two cores, many web apps starting and clients
-    // sending as fast as they can would starve the Serf agents' gossip.
+    // Lighter load: many web apps starting at once already load the
+    // machine's cores.
     let mix = Mix {
         keep_alive: 1,
         close: 1,

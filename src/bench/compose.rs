@@ -15,7 +15,7 @@ use crate::images::Role;
 use crate::lab::Lab;
 use crate::naming::LabNames;
 use crate::output::Progress;
-use crate::runtime::{refused, Refusal, Runtime};
+use crate::runtime::Runtime;
 
 /// labctl against Docker Compose, same images, alternating runs.
 #[derive(Debug, Serialize)]
@@ -109,7 +109,7 @@ pub async fn compose(
     for run in 0..runs {
         // labctl
         progress.set(format!("compose run {}: labctl up", run + 1));
-        tidy(&lab, progress).await?;
+        super::tidy(&lab, progress).await?;
         let port = free_port()?;
         let t0 = Instant::now();
         timed(Command::new(&exe).args([
@@ -131,7 +131,7 @@ pub async fn compose(
             .await?;
         until_answering(port, 20, Duration::from_secs(120)).await?;
         ls.push(t0.elapsed());
-        tidy(&lab, progress).await?;
+        super::tidy(&lab, progress).await?;
         // docker compose
         progress.set(format!("compose run {}: docker-compose up", run + 1));
         let port = free_port()?;
@@ -155,19 +155,6 @@ pub async fn compose(
         labctl_scale: summarize(&ls),
         compose_scale: summarize(&cs),
     })
-}
-
-/// Removes the benchmark's lab between runs. A network the engine keeps
-/// (endpoints of containers that are gone, an engine fault seen after many
-/// removals at once) is reported and left: the next `up` uses it as it is.
-async fn tidy(lab: &Lab, progress: &Progress) -> Result<()> {
-    match lab.down(progress).await {
-        Err(e) if refused(&e, |r| matches!(r, Refusal::NetworkKept(_))) => {
-            eprintln!("warning: {e:#}");
-            Ok(())
-        }
-        other => other.map(|_| ()),
-    }
 }
 
 fn bench_key() -> Result<String> {

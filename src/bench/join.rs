@@ -62,7 +62,7 @@ pub async fn join(engine: &Arc<dyn Runtime>, runs: usize, progress: &Progress) -
         let t0 = Instant::now();
         lab.scale_to(12, WAIT, progress).await?;
         step.push(t0.elapsed());
-        lab.down(progress).await?;
+        super::tidy(&lab, progress).await?;
     }
     Ok(Joins {
         one,

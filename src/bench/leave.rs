@@ -41,7 +41,7 @@ pub async fn leave(
             }
             lab.remove_node(&node, progress).await?;
         }
-        lab.down(progress).await?;
+        super::tidy(&lab, progress).await?;
     }
     Ok((graceful, kill))
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::lab::{Lab, Publish};
 use crate::naming::LabNames;
 use crate::output::Progress;
-use crate::runtime::Runtime;
+use crate::runtime::{refused, Refusal, Runtime};
 pub use report::{markdown, text};
 use stats::{summarize, Summary};
 
@@ -187,6 +187,19 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
     Ok(report)
 }
 
+/// Removes the benchmark's lab between runs. A network the engine keeps
+/// (endpoints of containers that are gone, an engine fault seen after many
+/// removals at once) is reported and left: the next `up` uses it as it is.
+pub(super) async fn tidy(lab: &Lab, progress: &Progress) -> Result<()> {
+    match lab.down(progress).await {
+        Err(e) if refused(&e, |r| matches!(r, Refusal::NetworkKept(_))) => {
+            eprintln!("warning: {e:#}");
+            Ok(())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
 async fn fresh_lab(
     engine: &Arc<dyn Runtime>,
     name: &str,
@@ -194,7 +207,7 @@ async fn fresh_lab(
     progress: &Progress,
 ) -> Result<Lab> {
     let lab = Lab::new(engine.clone(), LabNames::new(name)?);
-    lab.down(progress).await?;
+    tidy(&lab, progress).await?;
     let request = crate::lab::UpRequest {
         subnet: None,
         publish: publish(),

@@ -64,7 +64,7 @@ pub async fn many(engine: &Arc<dyn Runtime>, to: u32, progress: &Progress) -> Re
     )
     .await
     .map_err(|e| keep_for_inspection(e, name))?;
-    lab.down(progress).await?;
+    super::tidy(&lab, progress).await?;
     Ok(Many {
         to,
         up_ms: up.as_secs_f64() * 1000.0,

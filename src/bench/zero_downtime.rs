@@ -46,6 +46,6 @@ pub async fn zero_downtime(
     )
     .await
     .map_err(|e| keep_for_inspection(e, name))?;
-    lab.down(progress).await?;
+    super::tidy(&lab, progress).await?;
     Ok(churn)
 }

@@ -58,6 +58,46 @@ impl super::reconcile::Haproxy for Local {
     fn command(&self, cmd: &str) -> Result<String> {
         command(ADMIN_SOCKET, cmd)
     }
+
+    fn answers(&self, addr: &str) -> bool {
+        http_check(addr).unwrap_or(false)
+    }
+}
+
+/// How long `ha`'s own check waits to connect to a web app on the lab's
+/// network (a connection there takes well under a millisecond).
+const CHECK_CONNECT: Duration = Duration::from_millis(50);
+/// How long it waits for the answer: HAProxy's `timeout check`.
+const CHECK_ANSWER: Duration = Duration::from_millis(150);
+
+/// The health check HAProxy runs on a web app (`option httpchk HEAD /`, sent
+/// as HAProxy sends it), run once from `ha`: whether it passes.
+pub fn http_check(addr: &str) -> Result<bool> {
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("`{addr}` is not an ip:port"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, CHECK_CONNECT)?;
+    stream.set_read_timeout(Some(CHECK_ANSWER))?;
+    stream.set_write_timeout(Some(CHECK_ANSWER))?;
+    stream.write_all(b"HEAD / HTTP/1.0\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < head.len() && !head[..read].contains(&b'\n') {
+        match stream.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(check_passes(&String::from_utf8_lossy(&head[..read])))
+}
+
+/// Whether an answer's status line passes an HTTP check as HAProxy judges
+/// it by default: a 2xx or 3xx status.
+pub fn check_passes(answer: &str) -> bool {
+    let mut words = answer.lines().next().unwrap_or_default().split_whitespace();
+    let version = words.next().unwrap_or_default();
+    let status: u16 = words.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    version.starts_with("HTTP/") && (200..400).contains(&status)
 }
 
 /// HAProxy's processes, from its master CLI (`show proc`).
@@ -145,6 +185,42 @@ pub fn reload() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_passes_on_2xx_and_3xx_only() {
+        assert!(check_passes("HTTP/1.1 200 OK\r\nContent-Length: 118\r\n"));
+        assert!(check_passes("HTTP/1.0 302 Found\r\n"));
+        assert!(!check_passes("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(!check_passes("HTTP/1.1 404 Not Found\r\n"));
+        assert!(!check_passes("SSH-2.0-OpenSSH\r\n"));
+        assert!(!check_passes("HTTP/1.1"));
+        assert!(!check_passes(""));
+    }
+
+    #[test]
+    fn the_check_runs_against_a_real_listener() {
+        use std::net::TcpListener;
+        let serve = |answer: &'static str| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap().to_string();
+            std::thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                let mut req = [0u8; 128];
+                let n = s.read(&mut req).unwrap();
+                assert!(req[..n].starts_with(b"HEAD / HTTP/1.0\r\n"));
+                s.write_all(answer.as_bytes()).unwrap();
+            });
+            addr
+        };
+        assert!(http_check(&serve("HTTP/1.1 200 OK\r\n\r\n")).unwrap());
+        assert!(!http_check(&serve("HTTP/1.1 500 Oops\r\n\r\n")).unwrap());
+        // Nothing listens: an error, not a pass.
+        let free = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap().to_string();
+        drop(free);
+        assert!(http_check(&addr).is_err());
+        assert!(http_check("s3:3000").is_err());
+    }
 
     #[test]
     fn show_proc_gives_the_reloads_and_the_workers() {

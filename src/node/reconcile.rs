@@ -11,7 +11,7 @@ use crate::stats::ServerState;
 use crate::templates::{render_haproxy, HaproxyContext, Server};
 
 use super::membership::valid_node_name;
-use super::servers::{self, Step};
+use super::servers::{self, ServerLine, Step};
 
 /// Where the balancer keeps its files.
 #[derive(Debug, Clone)]
@@ -76,6 +76,12 @@ pub trait Haproxy {
     fn servers(&self) -> Result<Vec<ServerState>>;
     /// Sends one runtime API command; returns HAProxy's answer.
     fn command(&self, command: &str) -> Result<String>;
+    /// Runs the backend's health check once, now, from `ha` (what HAProxy's
+    /// next check of `addr` would find). HAProxy pauses the checks of a
+    /// server taken out of rotation (`disable server`) until it is enabled
+    /// again, so a server that comes back (a member that was failed, a name
+    /// at a new address) is checked this way before it is enabled.
+    fn answers(&self, addr: &str) -> bool;
 }
 
 /// What a reconciliation did.
@@ -304,7 +310,7 @@ fn apply_live(layout: &Layout, config: &str, haproxy: &impl Haproxy) -> Result<O
         }
     };
     let wanted = servers::split(config).servers;
-    match run_steps(&servers::plan(&wanted, &running), haproxy)? {
+    match run_steps(&servers::plan(&wanted, &running), &wanted, haproxy)? {
         Pass::Done { done, waiting } if done.is_empty() && waiting.is_empty() => {
             Ok(Outcome::Unchanged)
         }
@@ -331,7 +337,7 @@ enum Pass {
 
 /// Runs the runtime API steps of one pass. A server whose step cannot be
 /// done yet is left for the next pass.
-fn run_steps(steps: &[Step], haproxy: &impl Haproxy) -> Result<Pass> {
+fn run_steps(steps: &[Step], wanted: &[ServerLine], haproxy: &impl Haproxy) -> Result<Pass> {
     let mut done = Vec::new();
     let mut waiting = Vec::new();
     let mut held: Vec<&str> = Vec::new();
@@ -341,16 +347,20 @@ fn run_steps(steps: &[Step], haproxy: &impl Haproxy) -> Result<Pass> {
             continue;
         }
         if let Step::AwaitCheck(_) = step {
-            waiting.push(format!(
-                "`{name}`: in maintenance until a health check passes"
-            ));
+            if !enable_if_answering(name, wanted, haproxy, &mut done)? {
+                waiting.push(format!(
+                    "`{name}`: in maintenance until a health check passes"
+                ));
+            }
             continue;
         }
         let command = servers::command(step);
         let answer = haproxy.command(&command)?;
         if servers::accepted(step, &answer) {
             done.push(command);
-            if matches!(step, Step::EnableHealth(_)) {
+            if matches!(step, Step::EnableHealth(_))
+                && !enable_if_answering(name, wanted, haproxy, &mut done)?
+            {
                 waiting.push(format!(
                     "`{name}`: in maintenance until a health check passes"
                 ));
@@ -381,6 +391,31 @@ fn run_steps(steps: &[Step], haproxy: &impl Haproxy) -> Result<Pass> {
         ));
     }
     Ok(Pass::Done { done, waiting })
+}
+
+/// A server in maintenance whose checks should run goes into rotation once
+/// its web app answers `ha`'s own check: HAProxy's checks do not run for a
+/// server it took out of rotation. Else a later pass tries again (or
+/// HAProxy's own check, for a new server, passes first).
+fn enable_if_answering(
+    name: &str,
+    wanted: &[ServerLine],
+    haproxy: &impl Haproxy,
+    done: &mut Vec<String>,
+) -> Result<bool> {
+    let Some(w) = wanted.iter().find(|w| w.name == name) else {
+        return Ok(false);
+    };
+    if !haproxy.answers(&w.addr) {
+        return Ok(false);
+    }
+    let enable = Step::Enable(name.to_string());
+    let command = servers::command(&enable);
+    if servers::accepted(&enable, &haproxy.command(&command)?) {
+        done.push(command);
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 fn mark_reload(layout: &Layout, why: &str) {

@@ -46,6 +46,11 @@ struct FakeHaproxy {
     /// Connections still attached to deleted servers.
     attached: Cell<bool>,
     refuse_add: Cell<bool>,
+    /// Servers whose checks HAProxy paused: taken out of rotation by
+    /// `disable server`, until `enable server`.
+    paused: RefCell<Vec<String>>,
+    /// The web apps (ip:port) that answer `ha`'s own check.
+    answering: RefCell<Vec<String>>,
 }
 
 impl FakeHaproxy {
@@ -138,19 +143,30 @@ impl Haproxy for FakeHaproxy {
                 });
                 "New server registered.\n".into()
             }
+            // Taken, but a paused check stays paused (and unseen).
             ("enable", "health") => {
                 let i = find(&mut running).unwrap();
-                running[i].check = "INI".into();
+                if !self.paused.borrow().contains(&name) {
+                    running[i].check = "INI".into();
+                }
                 String::new()
             }
             ("enable", "server") => {
                 let i = find(&mut running).unwrap();
                 running[i].status = "UP".into();
+                if self.paused.borrow().contains(&name) {
+                    self.paused.borrow_mut().retain(|p| *p != name);
+                    running[i].check = "INI".into();
+                }
                 String::new()
             }
             ("disable", "server") => {
                 let i = find(&mut running).unwrap();
                 running[i].status = "MAINT".into();
+                if !running[i].check.is_empty() {
+                    running[i].check = String::new();
+                    self.paused.borrow_mut().push(name);
+                }
                 String::new()
             }
             ("set", "server") => {
@@ -172,6 +188,10 @@ impl Haproxy for FakeHaproxy {
             }
             _ => format!("Unknown command: '{command}'\n"),
         })
+    }
+
+    fn answers(&self, addr: &str) -> bool {
+        self.answering.borrow().iter().any(|a| a == addr)
     }
 }
 
@@ -399,6 +419,66 @@ fn a_haproxy_that_does_not_answer_yet_is_waited_for() {
     assert!(
         matches!(&out, Outcome::Live { done, .. } if done[0].starts_with("add server nodes/s1")),
         "{out:?}"
+    );
+}
+
+#[test]
+fn a_server_taken_out_and_wanted_again_comes_back_once_its_web_app_answers() {
+    // HAProxy pauses the checks of a server taken out of rotation: no
+    // check of its own will ever pass while it stays in maintenance.
+    let (l, _s) = layout("paused");
+    let h = FakeHaproxy::new(&l);
+    let one = [server("s3", "10.0.0.3")];
+    reconcile(&l, &one, Mode::Apply, &h).unwrap();
+    h.reload().unwrap();
+    h.command("disable server nodes/s3").unwrap();
+    h.take_commands();
+    for _ in 0..3 {
+        let out = settle(&l, &h).unwrap();
+        assert_eq!(
+            out,
+            Outcome::Live {
+                done: strings(&["enable health nodes/s3"]),
+                waiting: strings(&["`s3`: in maintenance until a health check passes"]),
+            }
+        );
+        assert_eq!(h.status(), [("s3".into(), "MAINT".into())]);
+    }
+    h.answering.borrow_mut().push("10.0.0.3:3000".into());
+    assert_eq!(
+        settle(&l, &h).unwrap(),
+        Outcome::Live {
+            done: strings(&["enable health nodes/s3", "enable server nodes/s3"]),
+            waiting: vec![],
+        }
+    );
+    assert_eq!(h.status(), [("s3".into(), "UP".into())]);
+    assert_eq!(settle(&l, &h).unwrap(), Outcome::Unchanged);
+}
+
+#[test]
+fn a_new_server_whose_web_app_answers_goes_into_rotation_in_the_same_pass() {
+    let (l, _s) = layout("ready");
+    let h = FakeHaproxy::new(&l);
+    let two = [server("s1", "10.0.0.11"), server("s3", "10.0.0.3")];
+    reconcile(&l, &two[..1], Mode::Apply, &h).unwrap();
+    h.reload().unwrap();
+    h.answering.borrow_mut().push("10.0.0.3:3000".into());
+    let out = reconcile(&l, &two, Mode::Apply, &h).unwrap();
+    assert_eq!(
+        out,
+        Outcome::Live {
+            done: strings(&[
+                "add server nodes/s3 10.0.0.3:3000 check inter 150ms",
+                "enable health nodes/s3",
+                "enable server nodes/s3"
+            ]),
+            waiting: vec![],
+        }
+    );
+    assert_eq!(
+        h.status(),
+        [("s1".into(), "UP".into()), ("s3".into(), "UP".into())]
     );
 }
 

@@ -224,6 +224,13 @@ fn more_webapps_than_the_kernels_neighbour_table_holds_are_refused_with_the_fix(
         err.contains("`sudo sysctl -w net.ipv4.neigh.default.gc_thresh3=8192 "),
         "{err}"
     );
+    let err = rt()
+        .block_on(lab.up(&request(lab.names(), Some(300)), &quiet()))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("holds at most 252 web apps"),
+        "{err}"
+    );
     assert_eq!(fake.changes(), Vec::<String>::new());
     // As many as the table holds: up, then refused past it, untouched.
     up(&lab, Some(30)).unwrap();
@@ -232,6 +239,14 @@ fn more_webapps_than_the_kernels_neighbour_table_holds_are_refused_with_the_fix(
         .block_on(lab.scale_to(31, Duration::from_secs(5), &quiet()))
         .unwrap_err();
     assert!(err.to_string().contains("room for 30 web apps"), "{err}");
+    // What the subnet cannot hold is said first: no host setting lifts it.
+    let err = rt()
+        .block_on(lab.scale_to(300, Duration::from_secs(5), &quiet()))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("holds at most 252 web apps"),
+        "{err}"
+    );
     assert_eq!(changes_since(&fake, before), Vec::<String>::new());
     // Scaling down is never refused; back up within the room neither.
     rt().block_on(lab.scale_to(3, Duration::from_secs(5), &quiet()))

@@ -160,6 +160,16 @@ impl Lab {
         let mut wanted_nodes: Vec<String> = (1..=webapps).map(naming::webapp_name).collect();
         wanted_nodes.push(HA.to_string());
         obs.check_names_free(&wanted_nodes)?;
+        // The subnet's own limit first (no host setting lifts it), then the
+        // kernel's, before anything is created.
+        let subnet = obs
+            .own_network()?
+            .and_then(|n| n.subnets.first().copied())
+            .or(req.subnet)
+            .or_else(|| naming::free_subnet(&[]));
+        if let Some(subnet) = subnet {
+            plan::check_capacity(naming::Addressing::new(subnet)?, webapps)?;
+        }
         self.check_room(&obs, webapps).await?;
         if ha.is_none() {
             check_port_free(req.publish.bind, req.publish.http, "--http-port")?;
@@ -247,8 +257,8 @@ impl Lab {
         let obs = self.observe().await?;
         let network = obs.require_network()?;
         let stage = obs.require_stage()?;
-        self.check_room(&obs, wanted).await?;
         let work = plan::scale(&obs, network, wanted, stage)?;
+        self.check_room(&obs, wanted).await?;
         self.apply_scale(&work, progress).await
     }
 

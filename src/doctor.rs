@@ -249,12 +249,8 @@ pub fn neighbour_check(limit: Option<u64>) -> Check {
     if room >= MANY {
         return check(NAME, Level::Ok, found, None);
     }
-    Check {
-        name: NAME,
-        level: Level::Note,
-        found,
-        fix: Some(format!("for {MANY}: {}", crate::neighbours::fix(MANY))),
-    }
+    let fix = format!("for {MANY}: {}", crate::neighbours::fix(MANY));
+    check(NAME, Level::Note, found, Some(&fix))
 }
 
 /// Whether the checks let the lab run.

@@ -241,6 +241,10 @@ pub struct ReportArgs {
     /// The folder that receives `README.md`.
     #[arg(long, default_value = "report", value_name = "DIR")]
     pub out: PathBuf,
+    /// Replace a `README.md` that `labctl report` did not make (or that an
+    /// earlier labctl made): it is kept as `README.md.bak` first.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where a lab goes: its subnet and published ports (`up`, and `doctor`

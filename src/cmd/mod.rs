@@ -39,6 +39,22 @@ pub struct Context {
     pub templates: Templates,
 }
 
+/// `labctl report`: no engine needed.
+fn report(args: &crate::cli::ReportArgs) -> Result<ExitCode> {
+    let written = crate::lab_report::write(&args.logs, &args.out, args.force)?;
+    if let Some(backup) = &written.backup {
+        eprintln!("the file that was there is kept as {}", backup.display());
+    }
+    for part in &written.edited {
+        eprintln!(
+            "labctl's part `{part}` was edited by hand and is kept as it is; delete every line \
+             between its two marker lines to have labctl fill it again"
+        );
+    }
+    println!("wrote {}", written.file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs a host-side verb.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
@@ -48,11 +64,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             clap_complete::generate(args.shell, &mut command, "labctl", &mut std::io::stdout());
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Report(args) => {
-            let file = crate::lab_report::write(&args.logs, &args.out)?;
-            println!("wrote {}", file.display());
-            return Ok(ExitCode::SUCCESS);
-        }
+        Command::Report(args) => return report(args),
         Command::Doctor(args) => {
             crate::naming::LabNames::new(&cli.global.lab).map_err(crate::usage::usage)?;
             return doctor::run(&cli.global, args).await;

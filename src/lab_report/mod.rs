@@ -2,14 +2,20 @@
 //! structure (introduction, a chapter per task with its questions, the
 //! difficulties, a conclusion, a table of contents), every deliverable
 //! captured in `logs/` embedded where its task asks for it. It never writes
-//! an answer, and running it again keeps what was written under each
-//! heading.
+//! an answer, and running it again changes only labctl's own marked parts
+//! (see `regions`), so every byte a student wrote stays.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+mod regions;
+
+pub use regions::Part;
+
+use crate::usage::usage;
 
 /// A task of the lab: its title and the questions it asks.
 pub struct Task {
@@ -140,9 +146,10 @@ fn anchor(heading: &str) -> String {
         .collect()
 }
 
-/// What was written under each heading of an existing report (the text up
-/// to the next heading), for headings whose text is more than the
-/// placeholder.
+/// What was written under each heading of a report made by an earlier
+/// labctl (before its parts had markers): the text up to the next heading,
+/// for headings whose text is more than the placeholder. Used once, with
+/// `--force`, to carry answers into the new form; the old file is kept.
 pub fn answers(existing: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut current: Option<(String, String)> = None;
@@ -155,7 +162,6 @@ pub fn answers(existing: &str) -> HashMap<String, String> {
         }
     };
     for line in existing.lines() {
-        // Headings of the report itself; an answer may have its own deeper ones.
         if line.starts_with("# ") || line.starts_with("## ") || line.starts_with("### ") {
             flush(current.take());
             current = Some((line.trim().to_string(), String::new()));
@@ -171,6 +177,14 @@ pub fn answers(existing: &str) -> HashMap<String, String> {
 /// What stands under a heading nobody answered yet.
 const PLACEHOLDER: &str = "<!-- your answer -->";
 
+/// The line that says a file is a report labctl made (and how it treats it).
+const FILE_MARKER: &str = "<!-- labctl report: write anywhere; a re-run of `labctl report` \
+    changes only the parts between its labctl:begin and labctl:end lines, and leaves a part \
+    you edited as it is (delete every line of one to have it filled again). -->";
+
+/// What an earlier labctl wrote at the top of its reports.
+const OLD_MARKER: &str = "<!-- Made by `labctl report` from `logs/`.";
+
 /// Embeds captured text files up to this size; longer ones are linked.
 const INLINE_MAX: usize = 6_000;
 
@@ -184,9 +198,54 @@ pub struct Sources<'a> {
     pub text: &'a dyn Fn(u8, &str) -> Option<String>,
 }
 
-/// The report, keeping the answers of `existing`.
-pub fn render(sources: &Sources<'_>, existing: &str) -> String {
-    let kept = answers(existing);
+/// The chapters, as the table of contents lists them.
+fn chapters() -> Vec<String> {
+    let mut chapters = vec!["Introduction".to_string()];
+    chapters.extend(
+        TASKS
+            .iter()
+            .map(|t| format!("Task {}: {}", t.number, t.title)),
+    );
+    chapters.push("Difficulties".into());
+    chapters.push("Conclusion".into());
+    chapters
+}
+
+/// The parts of the report labctl writes and rewrites: the table of
+/// contents and each task's deliverables.
+pub fn parts(sources: &Sources<'_>) -> Vec<Part> {
+    let mut toc = String::from("## Table of contents\n\n");
+    for c in chapters() {
+        let _ = writeln!(toc, "- [{c}](#{})", anchor(&c));
+    }
+    toc.push('\n');
+    let mut out = vec![Part {
+        name: "toc".into(),
+        body: toc,
+    }];
+    for task in &TASKS {
+        let mut body = String::new();
+        deliverables(&mut body, sources, task.number);
+        out.push(Part {
+            name: format!("deliverables-task{}", task.number),
+            body,
+        });
+    }
+    out
+}
+
+/// A new report: the lab's structure, an empty answer under each question
+/// (or the one `kept` has for its heading), labctl's parts in their
+/// markers.
+pub fn render(sources: &Sources<'_>, kept: &HashMap<String, String>) -> String {
+    let parts = parts(sources);
+    let part = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name)
+            .map(regions::wrap)
+            .unwrap_or_default()
+    };
     let mut md = String::new();
     let answer = |md: &mut String, heading: &str| {
         let _ = writeln!(md, "{heading}\n");
@@ -197,23 +256,8 @@ pub fn render(sources: &Sources<'_>, existing: &str) -> String {
         );
     };
     let _ = writeln!(md, "# Lab 04 – Docker and dynamic scaling: report\n");
-    let _ = writeln!(
-        md,
-        "<!-- Made by `labctl report` from `logs/`. Write under each heading; running it \
-         again keeps what you wrote and updates the deliverables. -->\n"
-    );
-    let mut chapters = vec!["Introduction".to_string()];
-    chapters.extend(
-        TASKS
-            .iter()
-            .map(|t| format!("Task {}: {}", t.number, t.title)),
-    );
-    chapters.push("Difficulties".into());
-    chapters.push("Conclusion".into());
-    let _ = writeln!(md, "## Table of contents\n");
-    for c in &chapters {
-        let _ = writeln!(md, "- [{c}](#{})", anchor(c));
-    }
+    let _ = writeln!(md, "{FILE_MARKER}\n");
+    md.push_str(&part("toc"));
     md.push('\n');
     answer(&mut md, "## Introduction");
     for task in &TASKS {
@@ -221,11 +265,24 @@ pub fn render(sources: &Sources<'_>, existing: &str) -> String {
         for q in task.questions {
             answer(&mut md, &format!("### {q}"));
         }
-        deliverables(&mut md, sources, task.number);
+        md.push_str(&part(&format!("deliverables-task{}", task.number)));
+        md.push('\n');
     }
     answer(&mut md, "## Difficulties");
     answer(&mut md, "## Conclusion");
     md
+}
+
+/// A fence for `text` as a code block: longer than any run of backticks in
+/// it, so that nothing in it ends the block.
+fn fence(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
 }
 
 fn deliverables(md: &mut String, sources: &Sources<'_>, task: u8) {
@@ -233,7 +290,7 @@ fn deliverables(md: &mut String, sources: &Sources<'_>, task: u8) {
     let Some(index) = (sources.index)(task) else {
         let _ = writeln!(
             md,
-            "*Not collected yet: `labctl collect task{task}` captures them into `logs/task{task}/`.*\n"
+            "*Not collected yet: `labctl collect task{task}` captures them into `logs/task{task}/`.*"
         );
         return;
     };
@@ -251,17 +308,21 @@ fn deliverables(md: &mut String, sources: &Sources<'_>, task: u8) {
             if f.path.ends_with(".png") {
                 let _ = writeln!(md, "![{}]({link})\n\n*{} (`{}`)*\n", f.what, f.what, f.path);
             } else if let Some(text) = (sources.text)(task, &f.path) {
+                let text = text.trim_end();
+                let fence = fence(text);
                 let _ = writeln!(
                     md,
-                    "<details><summary>{} — <a href=\"{link}\">{}</a></summary>\n\n```\n{}\n```\n\n</details>\n",
-                    f.what,
-                    f.path,
-                    text.trim_end()
+                    "<details><summary>{} — <a href=\"{link}\">{}</a></summary>\n\n{fence}\n{text}\n{fence}\n\n</details>\n",
+                    f.what, f.path,
                 );
             } else {
                 let _ = writeln!(md, "- [{}]({link}) — {}\n", f.path, f.what);
             }
         }
+    }
+    // The part ends on one line ending, not a blank line.
+    while md.ends_with("\n\n") {
+        md.pop();
     }
 }
 
@@ -282,15 +343,85 @@ pub fn relative(from: &Path, to: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// Writes `out/README.md` from the tasks collected in `logs`, keeping the
-/// answers of the one there. Returns its path.
-pub fn write(logs: &Path, out: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
+/// What a report file holds, as far as labctl is concerned.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// labctl made it: its parts are marked.
+    Ours,
+    /// An earlier labctl made it, before parts had markers.
+    Old,
+    /// Somebody else's file.
+    Foreign,
+}
+
+fn kind(text: &str) -> Kind {
+    let ours = text.lines().any(|l| {
+        let l = l.trim_end_matches('\r');
+        l == FILE_MARKER || l.starts_with("<!-- labctl:begin ")
+    });
+    if ours {
+        Kind::Ours
+    } else if text.contains(OLD_MARKER) {
+        Kind::Old
+    } else {
+        Kind::Foreign
+    }
+}
+
+/// What `write` did.
+#[derive(Debug)]
+pub struct Written {
+    /// The report.
+    pub file: PathBuf,
+    /// Where the file that was there before went, when `--force` moved it.
+    pub backup: Option<PathBuf>,
+    /// labctl's parts left as they are because they were edited by hand.
+    pub edited: Vec<String>,
+}
+
+/// The first of `README.md.bak`, `README.md.bak.1`, … that does not exist.
+fn backup_path(file: &Path) -> PathBuf {
+    let first = file.with_file_name(format!(
+        "{}.bak",
+        file.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    (0..)
+        .map(|i| {
+            if i == 0 {
+                first.clone()
+            } else {
+                first.with_file_name(format!(
+                    "{}.{i}",
+                    first.file_name().unwrap_or_default().to_string_lossy()
+                ))
+            }
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or(first)
+}
+
+/// Writes `out/README.md` from the tasks collected in `logs`. A report
+/// labctl made keeps every byte written outside labctl's own parts; a file
+/// labctl did not make is refused, or with `force` moved to a backup first.
+pub fn write(logs: &Path, out: &Path, force: bool) -> Result<Written> {
     let file = out.join("README.md");
-    let existing = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let existing = match std::fs::read(&file) {
+        Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
+            usage(format!(
+                "`{}` is not UTF-8 text, so labctl did not make it and will not change it; \
+                 give another folder with --out, or pass --force to keep it as a backup and \
+                 start a new report",
+                file.display()
+            ))
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading `{}`", file.display())),
+    };
+    let existing = match existing {
+        Some(Ok(text)) => Some(text),
+        Some(Err(e)) if !force => return Err(e),
+        Some(Err(_)) => Some(String::new()),
+        None => None,
     };
     let link_root = relative(out, logs)?.to_string_lossy().replace('\\', "/");
     let index = |task: u8| std::fs::read_to_string(logs.join(format!("task{task}/INDEX.md"))).ok();
@@ -304,106 +435,54 @@ pub fn write(logs: &Path, out: &Path) -> Result<PathBuf> {
         index: &index,
         text: &text,
     };
-    let md = render(&sources, &existing);
-    let partial = out.join(".README.md.partial");
+    let mut written = Written {
+        file: file.clone(),
+        backup: None,
+        edited: Vec::new(),
+    };
+    let md = match existing.as_deref().map(|t| (kind(t), t)) {
+        None => render(&sources, &HashMap::new()),
+        Some((Kind::Ours, text)) => {
+            let merged = regions::merge(text, &parts(&sources));
+            written.edited = merged.edited;
+            merged.text
+        }
+        Some((found, text)) => {
+            if !force {
+                let whose = if found == Kind::Old {
+                    "was made by an earlier labctl, whose re-runs could lose text"
+                } else {
+                    "was not made by `labctl report`"
+                };
+                return Err(usage(format!(
+                    "`{}` {whose}, so labctl will not change it; give another folder with \
+                     --out, or pass --force to keep it as `{}` and write a new report",
+                    file.display(),
+                    backup_path(&file).display()
+                )));
+            }
+            let kept = if found == Kind::Old {
+                answers(text)
+            } else {
+                HashMap::new()
+            };
+            let backup = backup_path(&file);
+            std::fs::rename(&file, &backup).with_context(|| {
+                format!("keeping `{}` as `{}`", file.display(), backup.display())
+            })?;
+            written.backup = Some(backup);
+            render(&sources, &kept)
+        }
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
+    let partial = out.join(format!(".README.md.partial-{}", std::process::id()));
     std::fs::write(&partial, md).with_context(|| format!("writing `{}`", partial.display()))?;
-    std::fs::rename(&partial, &file).with_context(|| format!("writing `{}`", file.display()))?;
-    Ok(file)
+    std::fs::rename(&partial, &file).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        anyhow::Error::new(e).context(format!("writing `{}`", file.display()))
+    })?;
+    Ok(written)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const INDEX: &str = "# task6: x\n\n| file | step | deliverable |\n|---|---|---|\n\
-        | [05-four/stats.png](05-four/stats.png) — screenshot of the stats page | 05-four | Task 6, deliverable 1: stats page \\| four web apps |\n\
-        | [05-four/docker-ps.txt](05-four/docker-ps.txt) — `docker ps` | 05-four | Task 6, deliverable 1: stats page \\| four web apps |\n\
-        | 05-four/other.png — shot — **NOT MADE**: no browser | 05-four | Task 6, deliverable 1 |\n";
-
-    #[test]
-    fn an_index_reads_back_into_its_files() {
-        assert_eq!(
-            parse_index(INDEX),
-            [
-                Captured {
-                    path: "05-four/stats.png".into(),
-                    what: "screenshot of the stats page".into(),
-                    deliverable: "Task 6, deliverable 1: stats page | four web apps".into(),
-                },
-                Captured {
-                    path: "05-four/docker-ps.txt".into(),
-                    what: "`docker ps`".into(),
-                    deliverable: "Task 6, deliverable 1: stats page | four web apps".into(),
-                },
-            ]
-        );
-    }
-
-    fn sources_render(existing: &str) -> String {
-        let index = |task: u8| (task == 6).then(|| INDEX.to_string());
-        let text = |_: u8, path: &str| path.ends_with(".txt").then(|| "CONTAINER ID\n".to_string());
-        render(
-            &Sources {
-                link_root: "../logs",
-                index: &index,
-                text: &text,
-            },
-            existing,
-        )
-    }
-
-    #[test]
-    fn the_report_has_the_labs_structure_and_embeds_the_deliverables() {
-        let md = sources_render("");
-        for heading in [
-            "## Table of contents",
-            "## Introduction",
-            "## Task 0: Identify issues and install the tools",
-            "### M1: can the current solution be used in production? Its main problems",
-            "### M6: is the configuration really dynamic? A solution",
-            "## Task 6: Make the load balancer automatically reload the new configuration",
-            "## Difficulties",
-            "## Conclusion",
-        ] {
-            assert!(md.lines().any(|l| l == heading), "{heading} missing");
-        }
-        assert!(md.contains(
-            "- [Task 3: React to membership changes](#task-3-react-to-membership-changes)"
-        ));
-        assert!(md.contains("![screenshot of the stats page](../logs/task6/05-four/stats.png)"));
-        assert!(md.contains(
-            "<details><summary>`docker ps` — <a href=\"../logs/task6/05-four/docker-ps.txt\">05-four/docker-ps.txt</a></summary>\n\n```\nCONTAINER ID\n```"
-        ));
-        assert!(md.contains(
-            "*Not collected yet: `labctl collect task3` captures them into `logs/task3/`.*"
-        ));
-        assert!(!md.contains("other.png"));
-    }
-
-    #[test]
-    fn a_second_run_keeps_what_was_written() {
-        let first = sources_render("");
-        let edited = first.replacen(
-            "### M2: the exact steps to add a new webapp container\n\n<!-- your answer -->",
-            "### M2: the exact steps to add a new webapp container\n\nEdit run.sh, then\n\n- rebuild.",
-            1,
-        );
-        let second = sources_render(&edited);
-        assert!(second.contains(
-            "### M2: the exact steps to add a new webapp container\n\nEdit run.sh, then\n\n- rebuild.\n"
-        ));
-        assert_eq!(sources_render(&second), second);
-    }
-
-    #[test]
-    fn relative_paths_go_up_then_down() {
-        assert_eq!(
-            relative(Path::new("/a/report"), Path::new("/a/logs")).unwrap(),
-            PathBuf::from("../logs")
-        );
-        assert_eq!(
-            relative(Path::new("/tmp/x/y"), Path::new("/a/logs")).unwrap(),
-            PathBuf::from("../../../a/logs")
-        );
-    }
-}
+mod tests;

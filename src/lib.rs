@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         tokio::select! {
             result = cmd::run(cli) => result,
             _ = tokio::signal::ctrl_c() => {
-                eprintln!(
+                crate::errln!(
                     "interrupted: what was started keeps running; run the same command again to \
                      converge, or `labctl down` to remove the lab"
                 );

@@ -56,7 +56,7 @@ impl Progress {
         }
         match &*self.spinner() {
             Some(s) => s.println(msg.as_ref()),
-            None => eprintln!("{}", msg.as_ref()),
+            None => write_err(format_args!("{}", msg.as_ref())),
         }
     }
 
@@ -86,6 +86,81 @@ pub fn some_of(items: impl Iterator<Item = String>) -> String {
         items[..SHOWN].join(", "),
         items.len() - SHOWN
     )
+}
+
+/// stdout was closed by whoever read it (`labctl ps | head -1`): labctl
+/// stops quietly, as a tool ended by SIGPIPE does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosedStdout;
+
+impl std::fmt::Display for ClosedStdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for ClosedStdout {}
+
+/// The exit code of a command whose stdout was closed: what a shell
+/// reports for a command ended by SIGPIPE (128 + 13).
+pub const EXIT_CLOSED: u8 = 141;
+
+/// An error writing to stdout: [`ClosedStdout`] when its reader went away.
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        anyhow::Error::new(ClosedStdout)
+    } else {
+        anyhow::Error::new(e).context("writing to stdout")
+    }
+}
+
+/// Whether `err` is, or wraps, a closed stdout.
+pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<ClosedStdout>())
+}
+
+/// Writes a result to stdout (and flushes it).
+pub fn write_out(args: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+/// Writes bytes to stdout (and flushes them).
+pub fn write_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+/// A line on stderr; a closed stderr is no reason to stop.
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// `println!` for results: returns [`ClosedStdout`] instead of panicking
+/// when stdout is closed.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::output::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` that never panics (a closed stderr is ignored).
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::write_err(format_args!($($arg)*))
+    };
 }
 
 #[cfg(test)]

@@ -320,7 +320,7 @@ pub async fn capture(
     }
     if let Some(shot) = shot {
         if let Err(why) = &shot {
-            eprintln!("warning: no screenshot of the stats page in {rel}/: {why}");
+            crate::errln!("warning: no screenshot of the stats page in {rel}/: {why}");
         }
         written.push(Written {
             path: format!("{rel}/stats.png"),

@@ -177,7 +177,7 @@ fn validate_checks_every_file_even_after_a_missing_one() {
     ]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("/nonexistent.yaml: cannot read it"),
+        stderr.contains("cannot read scenario `/nonexistent.yaml`"),
         "{stderr}"
     );
     assert!(stdout.contains("scenarios/task1.yaml: ok"), "{stdout}");

@@ -193,7 +193,7 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
 pub(super) async fn tidy(lab: &Lab, progress: &Progress) -> Result<()> {
     match lab.down(progress).await {
         Err(e) if refused(&e, |r| matches!(r, Refusal::NetworkKept(_))) => {
-            eprintln!("warning: {e:#}");
+            crate::errln!("warning: {e:#}");
             Ok(())
         }
         other => other.map(|_| ()),

@@ -92,9 +92,11 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         args.scale_to
     );
     match args.format {
-        BenchFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        BenchFormat::Markdown => print!("{}", bench::markdown(&report, &command)),
-        BenchFormat::Table => println!("{}", bench::text(&report)),
+        BenchFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&report)?)?,
+        BenchFormat::Markdown => {
+            crate::output::write_out(format_args!("{}", bench::markdown(&report, &command)))?
+        }
+        BenchFormat::Table => crate::outln!("{}", bench::text(&report))?,
     }
     Ok(ExitCode::SUCCESS)
 }

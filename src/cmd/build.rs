@@ -14,7 +14,7 @@ pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
     ctx.progress.finish();
     for role in Role::ALL {
         let size = engine.image_size(role.image()).await?;
-        println!("{:<22} {:>6.1} MB", role.image(), size as f64 / 1e6);
+        crate::outln!("{:<22} {:>6.1} MB", role.image(), size as f64 / 1e6)?;
     }
     Ok(ExitCode::SUCCESS)
 }

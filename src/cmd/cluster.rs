@@ -30,28 +30,28 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
             req.check().map_err(crate::usage::usage)?;
             let made = cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
             progress.finish();
-            println!(
+            crate::outln!(
                 "cluster `{}` is up: {} node(s), node1 manages; the lab answers on {} (stats {})",
                 made.name,
                 made.nodes.len(),
                 made.web.as_deref().unwrap_or("?"),
                 made.stats.as_deref().unwrap_or("?"),
-            );
-            println!("run the lab on it:");
-            println!(
+            )?;
+            crate::outln!("run the lab on it:")?;
+            crate::outln!(
                 "  export DOCKER_HOST={}",
                 made.manager.as_deref().unwrap_or("?")
-            );
+            )?;
             match &made.registry {
                 Some(registry) => {
-                    println!("  labctl up --engine swarm --registry {registry}");
-                    println!(
+                    crate::outln!("  labctl up --engine swarm --registry {registry}")?;
+                    crate::outln!(
                         "(the nodes pull the lab's images from the cluster's registry, {registry}; \
                          this host pushes to it on {})",
                         made.registry_host.as_deref().unwrap_or("?")
-                    );
+                    )?;
                 }
-                None => println!("  labctl up --engine swarm"),
+                None => crate::outln!("  labctl up --engine swarm")?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -59,16 +59,16 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
             let removed = cluster::down(host.as_ref(), &args.name, &progress).await?;
             progress.finish();
             if removed.is_empty() {
-                println!("cluster `{}` has nothing to remove", args.name);
+                crate::outln!("cluster `{}` has nothing to remove", args.name)?;
             } else {
-                println!("removed {}", removed.join(", "));
+                crate::outln!("removed {}", removed.join(", "))?;
             }
             Ok(ExitCode::SUCCESS)
         }
         ClusterCommand::Ls { format } => {
             let clusters = cluster::list(host.as_ref()).await?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&clusters)?),
+                Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&clusters)?)?,
                 Format::Table => {
                     let mut table = Table::new();
                     table.load_preset(presets::NOTHING);
@@ -95,7 +95,7 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                             c.registry.clone().unwrap_or_default(),
                         ]);
                     }
-                    println!("{table}");
+                    crate::outln!("{table}")?;
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -15,7 +15,7 @@ use crate::screenshot::Screenshots;
 
 pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
     let name = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading `{name}`"))?;
+    let text = scenario::read(&args.file).map_err(crate::usage::usage)?;
     let scenario = scenario::parse(&name, &text)?;
     let out = args
         .out
@@ -90,19 +90,19 @@ async fn run_all(
         let report = runner::run(lab, &shots, scenario, out, &ctx.progress).await?;
         let passed = report.passed();
         if passed {
-            println!(
+            crate::outln!(
                 "{}: passed; files in {}/ (see INDEX.md)",
                 scenario.name,
                 out.display()
-            );
+            )?;
         } else if let Some(step) = report.steps.last() {
-            println!(
+            crate::outln!(
                 "{}: FAILED at step {}: {}\n  files of the failed run: {}.failed/",
                 scenario.name,
                 step.name,
                 step.failure.as_deref().unwrap_or(""),
                 out.display()
-            );
+            )?;
         }
         reports.push(report);
         if !passed {

@@ -20,13 +20,13 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> Result<ExitCode> {
     let checks = doctor::run(&plan).await;
     let healthy = doctor::healthy(&checks);
     match args.format {
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "healthy": healthy,
                 "checks": checks,
             }))?
-        ),
+        )?,
         Format::Table => {
             let mut table = Table::new();
             table.load_preset(presets::NOTHING);
@@ -43,15 +43,15 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> Result<ExitCode> {
                     c.fix.as_deref().unwrap_or(""),
                 ]);
             }
-            println!("{table}");
-            println!(
+            crate::outln!("{table}")?;
+            crate::outln!(
                 "{}",
                 if healthy {
                     "labctl up will work on this machine"
                 } else {
                     "labctl up will not work until each FAIL above is fixed"
                 }
-            );
+            )?;
         }
     }
     Ok(if healthy {

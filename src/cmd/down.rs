@@ -8,12 +8,14 @@ use anyhow::Result;
 use super::Context;
 use crate::cli::DownArgs;
 
+/// Says what was removed. The removal is done whatever becomes of the
+/// line, so a closed stdout is no failure here.
 fn say(lab: &str, removed: &[String]) {
-    if removed.is_empty() {
-        println!("lab `{lab}` has nothing to remove");
+    let _ = if removed.is_empty() {
+        crate::outln!("lab `{lab}` has nothing to remove")
     } else {
-        println!("removed {}", removed.join(", "));
-    }
+        crate::outln!("removed {}", removed.join(", "))
+    };
 }
 
 pub async fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
@@ -31,7 +33,7 @@ pub async fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
     let results = crate::lab::down_all(ctx.lab.runtime(), &ctx.progress).await?;
     ctx.progress.finish();
     if results.is_empty() {
-        println!("no lab to remove");
+        crate::outln!("no lab to remove")?;
     }
     let mut code = ExitCode::SUCCESS;
     for (lab, result) in results {
@@ -39,7 +41,7 @@ pub async fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
             Ok(removed) => say(&lab, &removed),
             // The other labs are removed all the same.
             Err(e) => {
-                eprintln!("error: {e:#}");
+                crate::errln!("error: {e:#}");
                 code = ExitCode::FAILURE;
             }
         }

@@ -3,7 +3,6 @@
 //! events come from `ha`'s output as it writes it; container events from
 //! comparing listings.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -72,16 +71,16 @@ pub async fn run(ctx: &Context, args: &EventsArgs) -> Result<ExitCode> {
         let mut told = 0;
         while let Some(e) = rx.recv().await {
             let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-            let mut out = std::io::stdout().lock();
             match args.format {
-                Format::Table => writeln!(out, "{at} {:<4} {:<9} {}", e.node, e.source, e.what)?,
+                Format::Table => {
+                    crate::outln!("{at} {:<4} {:<9} {}", e.node, e.source, e.what)?;
+                }
                 Format::Json => {
                     let mut doc = serde_json::to_value(&e)?;
                     doc["at"] = serde_json::Value::String(at);
-                    writeln!(out, "{doc}")?;
+                    crate::outln!("{doc}")?;
                 }
             }
-            out.flush()?;
             told += 1;
             if args.count.is_some_and(|n| told >= n) {
                 break;

@@ -33,12 +33,25 @@ impl Prefixed {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = out.lock();
-        let _ = out.write_all(self.prefix.as_bytes());
-        let _ = out.write_all(line);
-        if !line.ends_with(b"\n") {
-            let _ = out.write_all(b"\n");
+        let written = out
+            .write_all(self.prefix.as_bytes())
+            .and_then(|()| out.write_all(line))
+            .and_then(|()| {
+                if line.ends_with(b"\n") {
+                    Ok(())
+                } else {
+                    out.write_all(b"\n")
+                }
+            })
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                // Nobody reads any more (`labctl logs -f | head`): a reader
+                // of logs changes nothing, so it ends here as SIGPIPE would
+                // end it.
+                std::process::exit(i32::from(crate::output::EXIT_CLOSED));
+            }
         }
-        let _ = out.flush();
     }
 
     fn finish(&mut self) {

@@ -11,7 +11,7 @@ use crate::cli::{Format, FormatArgs};
 pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
     let labs = crate::lab::labs(ctx.lab.runtime().as_ref()).await?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&labs)?),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&labs)?)?,
         Format::Table => {
             let mut table = Table::new();
             table.load_preset(presets::NOTHING);
@@ -35,7 +35,7 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
                     dash(&l.subnet),
                 ]);
             }
-            println!("{table}");
+            crate::outln!("{table}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

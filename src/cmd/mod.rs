@@ -43,15 +43,15 @@ pub struct Context {
 fn report(args: &crate::cli::ReportArgs) -> Result<ExitCode> {
     let written = crate::lab_report::write(&args.logs, &args.out, args.force)?;
     if let Some(backup) = &written.backup {
-        eprintln!("the file that was there is kept as {}", backup.display());
+        crate::errln!("the file that was there is kept as {}", backup.display());
     }
     for part in &written.edited {
-        eprintln!(
+        crate::errln!(
             "labctl's part `{part}` was edited by hand and is kept as it is; delete every line \
              between its two marker lines to have labctl fill it again"
         );
     }
-    println!("wrote {}", written.file.display());
+    crate::outln!("wrote {}", written.file.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -61,7 +61,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Validate(args) => return validate::run(args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut command, "labctl", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "labctl", &mut script);
+            crate::output::write_bytes(&script)?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Report(args) => return report(args),
@@ -72,7 +74,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cluster(args) => return cluster::run(&cli.global, args).await,
         Command::Man => {
             let command = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            crate::output::write_bytes(&page)?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}

@@ -25,7 +25,7 @@ pub async fn start(ctx: &Context, args: &NodesArgs) -> Result<ExitCode> {
     let _lock = ctx.lab.lock(&ctx.progress).await?;
     for node in &args.nodes {
         ctx.lab.start_node(node, &ctx.progress).await?;
-        println!("started {node}");
+        crate::outln!("started {node}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -37,7 +37,7 @@ pub async fn stop(ctx: &Context, args: &NodesArgs) -> Result<ExitCode> {
         ctx.lab
             .stop_node(node, STOP_TIMEOUT_S, &ctx.progress)
             .await?;
-        println!("stopped {node}");
+        crate::outln!("stopped {node}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -49,7 +49,7 @@ pub async fn restart(ctx: &Context, args: &NodesArgs) -> Result<ExitCode> {
         ctx.lab
             .restart_node(node, STOP_TIMEOUT_S, &ctx.progress)
             .await?;
-        println!("restarted {node}");
+        crate::outln!("restarted {node}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -59,7 +59,7 @@ pub async fn kill(ctx: &Context, args: &KillArgs) -> Result<ExitCode> {
     check_known(ctx, &args.nodes).await?;
     for node in &args.nodes {
         ctx.lab.kill_node(node, &args.signal, &ctx.progress).await?;
-        println!("sent {} to {node}", args.signal);
+        crate::outln!("sent {} to {node}", args.signal)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,11 +24,7 @@ pub fn check(cli: &Cli) -> Result<()> {
         Command::Up(args) => check_up(&names, args),
         Command::Run(args) => {
             let name = args.file.display().to_string();
-            let text = std::fs::read_to_string(&args.file).map_err(|e| {
-                usage(format!(
-                    "cannot read scenario `{name}`: {e}; give the path of a YAML scenario file"
-                ))
-            })?;
+            let text = scenario::read(&args.file).map_err(usage)?;
             scenario::parse(&name, &text).map_err(usage)?;
             Ok(())
         }

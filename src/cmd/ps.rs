@@ -75,7 +75,7 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
     let containers = ctx.lab.containers().await?;
     let rows = rows(ctx, &containers);
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         Format::Table => {
             let mut table = Table::new();
             table.load_preset(presets::NOTHING);
@@ -99,7 +99,7 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
                     &r.ports.join(", "),
                 ]);
             }
-            println!("{table}");
+            crate::outln!("{table}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -117,10 +117,10 @@ pub async fn print_endpoints(ctx: &Context) -> Result<()> {
             c.labels.get(labels::ROLE).map(String::as_str) == Some(crate::contract::BACKEND)
         })
         .count();
-    println!(
+    crate::outln!(
         "lab `{}` is up: ha + {webapps} web app(s)",
         ctx.lab.names().lab()
-    );
+    )?;
     if let Some(ha) = ha {
         for p in &ha.ports {
             if let (Some(ip), Some(port)) = (&p.host_ip, p.host_port) {
@@ -129,7 +129,7 @@ pub async fn print_endpoints(ctx: &Context) -> Result<()> {
                 } else {
                     "web app   "
                 };
-                println!("  {what}  http://{ip}:{port}/");
+                crate::outln!("  {what}  http://{ip}:{port}/")?;
             }
         }
     }

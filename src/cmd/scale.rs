@@ -17,10 +17,10 @@ pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<ExitCode> {
         .converge(args.target, args.wait.limit(), &ctx.progress)
         .await?;
     ctx.progress.finish();
-    println!(
+    crate::outln!(
         "lab `{}`: {} web app(s)",
         ctx.lab.names().lab(),
         args.target
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

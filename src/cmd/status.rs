@@ -133,10 +133,10 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
         warnings,
     };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report)?)?,
         Format::Table => {
             if report.nodes.is_empty() {
-                println!("lab `{}` is not up; start it with `labctl up`", report.lab);
+                crate::outln!("lab `{}` is not up; start it with `labctl up`", report.lab)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let mut table = Table::new();
@@ -161,27 +161,27 @@ pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
                     &n.requests.map_or_else(|| "-".into(), |r| r.to_string()),
                 ]);
             }
-            println!("{table}");
+            crate::outln!("{table}")?;
             if let Some(e) = &report.last_error {
-                println!("\nha: the last configuration change failed (the previous configuration keeps running):\n  {e}");
+                crate::outln!("\nha: the last configuration change failed (the previous configuration keeps running):\n  {e}")?;
             }
             if let Some(e) = &report.reload_pending {
-                println!("\nha: HAProxy has not taken the new configuration yet; its reload is retried:\n  {e}");
+                crate::outln!("\nha: HAProxy has not taken the new configuration yet; its reload is retried:\n  {e}")?;
             }
             if !report.differences.is_empty() {
-                println!("\nha: haproxy.cfg and the running HAProxy differ (being applied):");
+                crate::outln!("\nha: haproxy.cfg and the running HAProxy differ (being applied):")?;
                 for d in &report.differences {
-                    println!("  {d}");
+                    crate::outln!("  {d}")?;
                 }
             }
             if !report.waiting.is_empty() {
-                println!("\nha: waiting for:");
+                crate::outln!("\nha: waiting for:")?;
                 for w in &report.waiting {
-                    println!("  {w}");
+                    crate::outln!("  {w}")?;
                 }
             }
             for w in &report.warnings {
-                println!("warning: {w}");
+                crate::outln!("warning: {w}")?;
             }
         }
     }

@@ -37,14 +37,14 @@ pub async fn up(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     )?;
     lab.up(&req, args.wait.limit(), &ctx.progress).await?;
     ctx.progress.finish();
-    println!(
+    crate::outln!(
         "lab `{}` is up on the Swarm: ha + {} web app(s); HAProxy listens on port {} (stats {}) \
          of the manager that runs ha",
         names.lab(),
         req.webapps,
         req.http_port,
         req.stats_port
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -107,19 +107,21 @@ pub async fn scale(ctx: &Context, lab: &SwarmLab, args: &ScaleArgs) -> Result<Ex
     lab.scale(args.target, args.wait.limit(), &ctx.progress)
         .await?;
     ctx.progress.finish();
-    println!(
+    crate::outln!(
         "lab `{}`: {} web app(s) on the Swarm",
         lab.names().lab(),
         args.target
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn ps(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
     let rows = lab.rows(false).await?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print!("{}", crate::swarm::plan::table(&rows, false)),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?,
+        Format::Table => {
+            crate::output::write_out(format_args!("{}", crate::swarm::plan::table(&rows, false)))?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -157,7 +159,7 @@ pub async fn status(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
         })
         .collect();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&lines)?),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&lines)?)?,
         Format::Table => {
             let mut table = Table::new();
             table.load_preset(presets::NOTHING);
@@ -165,20 +167,20 @@ pub async fn status(lab: &SwarmLab, args: &FormatArgs) -> Result<ExitCode> {
             for l in &lines {
                 table.add_row([&l.node, &l.swarm_node, &l.task, &l.haproxy]);
             }
-            println!("{table}");
+            crate::outln!("{table}")?;
             match &backends {
                 Ok(b) => {
                     for d in &b.differences {
-                        println!("difference: {d}");
+                        crate::outln!("difference: {d}")?;
                     }
                     if let Some(e) = &b.last_error {
-                        println!("last error: {e}");
+                        crate::outln!("last error: {e}")?;
                     }
                     if let Some(w) = &b.waiting {
-                        println!("waiting: {w}");
+                        crate::outln!("waiting: {w}")?;
                     }
                 }
-                Err(e) => println!("HAProxy's state could not be read: {e:#}"),
+                Err(e) => crate::outln!("HAProxy's state could not be read: {e:#}")?,
             }
         }
     }
@@ -197,9 +199,9 @@ pub async fn down(ctx: &Context, lab: &SwarmLab, _args: &DownArgs) -> Result<Exi
     let removed = lab.down(&ctx.progress).await?;
     ctx.progress.finish();
     if removed.is_empty() {
-        println!("lab `{}` has nothing to remove", lab.names().lab());
+        crate::outln!("lab `{}` has nothing to remove", lab.names().lab())?;
     } else {
-        println!("removed {}", removed.join(", "));
+        crate::outln!("removed {}", removed.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
     super::ps::print_endpoints(ctx).await?;
     let outdated = ctx.lab.outdated().await?;
     if !outdated.is_empty() {
-        eprintln!(
+        crate::errln!(
             "note: {} run(s) an older image than the one just built; `labctl down` then \
              `labctl up` starts them on the new one",
             outdated.join(", ")

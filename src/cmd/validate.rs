@@ -12,18 +12,18 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     for file in &args.files {
         let name = file.display().to_string();
         // A file that cannot be read fails, and the others are still checked.
-        let text = match std::fs::read_to_string(file) {
+        let text = match scenario::read(file) {
             Ok(text) => text,
             Err(e) => {
-                eprintln!("{name}: cannot read it: {e}");
+                crate::errln!("{e}");
                 failed = true;
                 continue;
             }
         };
         match scenario::parse(&name, &text) {
-            Ok(s) => println!("{name}: ok ({} steps, stage {})", s.steps.len(), s.stage),
+            Ok(s) => crate::outln!("{name}: ok ({} steps, stage {})", s.steps.len(), s.stage)?,
             Err(problems) => {
-                eprintln!("{problems}");
+                crate::errln!("{problems}");
                 failed = true;
             }
         }

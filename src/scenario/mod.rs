@@ -316,7 +316,9 @@ fn key_position(text: &str, key: &str) -> Option<Position> {
 
 /// Reads and checks a scenario. `file` names it in messages.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, Problems> {
-    let text = crate::templates::normalize_line_endings(text);
+    // Editors on Windows may start a UTF-8 file with a byte-order mark.
+    let text =
+        crate::templates::normalize_line_endings(text.strip_prefix('\u{feff}').unwrap_or(text));
     let scenario: Scenario = serde_yaml::from_str(&text).map_err(|e| {
         let at = e
             .location()
@@ -362,12 +364,104 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
             .unwrap_or(rest.len());
         msg = format!("{}{}", &msg[..start], &rest[skip..]);
     }
+    let msg = plain_types(&msg);
     // The list of step kinds helps only where a step kind was expected.
     if msg.contains("unknown variant") && msg.contains("`up`") {
         format!("{msg}; a step is one of: up, scale, start, stop, kill, wait, snapshot, exec, http, expect")
     } else {
         msg
     }
+}
+
+/// serde's words for what it expected, in the words of a scenario file:
+/// ranges instead of Rust's integer types, examples instead of type names.
+fn plain_types(msg: &str) -> String {
+    const WORDS: [(&str, &str); 18] = [
+        ("invalid type: ", "got "),
+        ("invalid value: ", "out of range: "),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number (e.g. 1.5)"),
+        ("expected a sequence", "expected a list (e.g. [a, b])"),
+        ("expected a map", "expected a map (e.g. {s1: UP})"),
+        (
+            "expected struct Scenario",
+            "expected a scenario: a map with `name` and `steps` (e.g. name: demo, steps: [up: {webapps: 2}])",
+        ),
+        ("expected struct UpStep", "expected a map such as {webapps: 2}"),
+        ("expected struct ScaleStep", "expected a map such as {webapps: 3}"),
+        (
+            "expected struct WaitStep",
+            "expected a map with one of converged, seconds or until (e.g. {seconds: 2})",
+        ),
+        ("expected struct SnapshotStep", "expected a map such as {name: two-webapps}"),
+        ("expected struct ExecStep", "expected a map such as {node: ha, cmd: [ls, /nodes]}"),
+        ("expected struct HttpStep", "expected a map such as {requests: 10}"),
+    ];
+    const MORE: [(&str, &str); 2] = [
+        (
+            "expected struct Expectation",
+            "expected a map of expectations such as {members: 2}",
+        ),
+        (
+            "expected struct FileExpectation",
+            "expected a map such as {node: ha, path: /nodes/s1, contains: s1}",
+        ),
+    ];
+    WORDS
+        .iter()
+        .chain(MORE.iter())
+        .fold(msg.to_string(), |m, (rust, plain)| m.replace(rust, plain))
+}
+
+/// The largest scenario file labctl reads.
+pub const MAX_FILE: u64 = 1 << 20;
+
+/// Reads a scenario file: a regular file of at most [`MAX_FILE`] bytes of
+/// UTF-8 text. A device, a pipe or a folder is refused at once, without
+/// reading it.
+pub fn read(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let name = path.display();
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read scenario `{name}`: {e}"))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!(
+            "scenario `{name}` is {what}; give the path of a YAML scenario file"
+        ));
+    }
+    let too_big = || {
+        format!(
+            "scenario `{name}` is larger than {} KiB, which no scenario needs; give the path of \
+             a YAML scenario file",
+            MAX_FILE / 1024
+        )
+    };
+    if meta.len() > MAX_FILE {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read scenario `{name}`: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "scenario `{name}` is not UTF-8 text (at byte {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// The built-in scenarios, `scenarios/taskN.yaml`, embedded in the binary.
@@ -437,11 +531,74 @@ mod tests {
     #[test]
     fn wrong_types_are_refused() {
         let p = problems("name: x\nsteps:\n  - up: {webapps: many}\n");
-        assert!(
-            p[0].contains("invalid type") || p[0].contains("invalid value"),
-            "{p:?}"
+        assert_eq!(
+            p,
+            ["t.yaml:3:19: steps[0].up.webapps: got string \"many\", expected a whole number from 0 to 4294967295"]
         );
-        assert!(p[0].starts_with("t.yaml:3:"), "{p:?}");
+        // Rust's type names never reach the user.
+        for (text, said) in [
+            (
+                "name: x\nstage: 300\nsteps: []\n",
+                "stage: out of range: integer `300`, expected a whole number from 0 to 255",
+            ),
+            (
+                "name: x\nsteps: [up: 3]\n",
+                "steps[0].up: got integer `3`, expected a map such as {webapps: 2}",
+            ),
+            (
+                "name: x\nsteps: [wait: {seconds: x}]\n",
+                "expected a number (e.g. 1.5)",
+            ),
+            (
+                "name: x\nsteps: [expect: {members: -1}]\n",
+                "expected a whole number, 0 or more",
+            ),
+            (
+                "name: x\nsteps: [http: {expect_status: 99999}]\n",
+                "expected a whole number from 0 to 65535",
+            ),
+            (
+                "- a\n",
+                "expected a scenario: a map with `name` and `steps`",
+            ),
+        ] {
+            let p = problems(text);
+            assert!(p[0].contains(said), "{text}: {p:?}");
+            assert!(
+                !p[0].contains("struct ") && !p[0].contains("expected u"),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let s = parse(
+            "bom.yaml",
+            "\u{feff}name: x\nsteps:\n  - up: {webapps: 1}\n",
+        )
+        .unwrap();
+        assert_eq!(s.name, "x");
+    }
+
+    #[test]
+    fn only_small_regular_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("labctl-scenario-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, vec![b'#'; (MAX_FILE + 1) as usize]).unwrap();
+        assert!(read(&big).unwrap_err().contains("larger than 1024 KiB"));
+        let fit = dir.join("fit.yaml");
+        std::fs::write(&fit, "name: x\n").unwrap();
+        assert_eq!(read(&fit).unwrap(), "name: x\n");
+        assert!(read(&dir).unwrap_err().contains("is a folder"));
+        assert!(read(std::path::Path::new("/dev/zero"))
+            .unwrap_err()
+            .contains("is not a regular file"));
+        let latin1 = dir.join("latin1.yaml");
+        std::fs::write(&latin1, b"name: caf\xe9\n").unwrap();
+        assert!(read(&latin1).unwrap_err().contains("not UTF-8"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

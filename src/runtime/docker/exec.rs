@@ -179,8 +179,11 @@ impl DockerEngine {
                         stderr.flush().await?;
                     }
                     other => {
-                        stdout.write_all(&other.into_bytes()).await?;
-                        stdout.flush().await?;
+                        stdout
+                            .write_all(&other.into_bytes())
+                            .await
+                            .map_err(crate::output::stdout_error)?;
+                        stdout.flush().await.map_err(crate::output::stdout_error)?;
                     }
                 }
             }

@@ -353,8 +353,9 @@ async fn base_facts(runtime: &dyn Runtime, build: &BuildArgs) -> BaseFacts {
     };
     let found = facts.present || (facts.is_default && facts.made_present);
     if !found {
+        // Asked of the registry, not pulled: doctor changes nothing.
         facts.pull_error = runtime
-            .pull_image(&build.base)
+            .registry_serves(&build.base)
             .await
             .err()
             .map(|e| format!("{e:#}"));

@@ -46,3 +46,65 @@ pub fn kernel_module(name: &str) -> bool {
         })
     })
 }
+
+/// Whether `ip` is an address published ports can bind to on this host:
+/// any address, loopback, or the address of one of its interfaces.
+pub fn can_bind(ip: std::net::IpAddr) -> bool {
+    if ip.is_unspecified() || ip.is_loopback() {
+        return true;
+    }
+    local_addresses().contains(&ip)
+}
+
+/// The addresses of this host's interfaces.
+fn local_addresses() -> Vec<std::net::IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list freed below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut at = head;
+    while !at.is_null() {
+        // SAFETY: `at` is a node of the list getifaddrs returned.
+        let entry = unsafe { &*at };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points at a sockaddr of the family it names.
+            let family = i32::from(unsafe { (*entry.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*entry.ifa_addr.cast::<libc::sockaddr_in>() };
+                out.push(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                    u32::from_be(sin.sin_addr.s_addr),
+                )));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let sin6 = unsafe { &*entry.ifa_addr.cast::<libc::sockaddr_in6>() };
+                out.push(std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                    sin6.sin6_addr.s6_addr,
+                )));
+            }
+        }
+        at = entry.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_any_and_this_hosts_own_addresses_can_be_bound() {
+        assert!(can_bind("127.0.0.1".parse().unwrap()));
+        assert!(can_bind("0.0.0.0".parse().unwrap()));
+        assert!(can_bind("::".parse().unwrap()));
+        // TEST-NET-3 (RFC 5737) is never an interface's address.
+        assert!(!can_bind("203.0.113.7".parse().unwrap()));
+        for ip in local_addresses() {
+            assert!(can_bind(ip), "{ip}");
+        }
+    }
+}

@@ -210,6 +210,15 @@ async fn resolve_base(
     crate::base_image::make(engine, args.mirror.as_deref(), progress).await
 }
 
+/// Takes the lock of the engine's lab images: two commands never build
+/// (or make the base of) the same images at once.
+async fn lock(engine: &dyn Runtime, progress: &Progress) -> Result<crate::lock::LabGuard> {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
+    crate::lock::LabLock::images(engine.engine_id(), WAIT)
+        .acquire(progress)
+        .await
+}
+
 /// Builds both images. Unless `always`, an image whose build context has not
 /// changed since it was built is left as it is.
 pub async fn ensure(
@@ -221,6 +230,7 @@ pub async fn ensure(
 ) -> Result<()> {
     validate_templates(templates)?;
     let binary = own_binary()?;
+    let _lock = lock(engine, progress).await?;
     let name = resolve_base(engine, args, progress).await?;
     let base = Base {
         id: engine.image_id(&name).await?,
@@ -255,6 +265,7 @@ pub async fn ensure_tool(
     role: Role,
     progress: &Progress,
 ) -> Result<()> {
+    let _lock = lock(engine, progress).await?;
     let name = resolve_base(engine, args, progress).await?;
     let base = Base {
         id: engine.image_id(&name).await?,

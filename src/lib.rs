@@ -30,6 +30,7 @@ pub mod swarm;
 pub mod templates;
 pub mod terminal;
 pub mod usage;
+pub mod writable;
 
 use std::process::ExitCode;
 use std::time::Duration;

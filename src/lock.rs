@@ -1,86 +1,184 @@
-//! Exclusive locks on files: one labctl command changes a lab at a time,
-//! and one reconciliation runs at a time inside `ha`. The lock file says
-//! who holds it, so that a command that waits can tell.
+//! Exclusive locks on files: one labctl command changes a lab (a cluster,
+//! the images) of one engine at a time, whoever runs it, and one
+//! reconciliation runs at a time inside `ha`. The lock file says who holds
+//! it, so that a command that waits can tell.
+//!
+//! Lock files live in the shared temporary folder so that every user of an
+//! engine waits for the others. They are opened without following links
+//! (a link planted at the path is refused, never written through), created
+//! 0644 by their holder, and removed by it when it lets go; a waiter that
+//! locked a file removed meanwhile notices and starts again.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::output::Progress;
 
-/// Holds the lock until dropped (closing the file releases it).
+/// Holds the lock until dropped (the file is removed, then closed, which
+/// releases it).
 pub struct FileLock {
     file: File,
+    path: PathBuf,
+    writable: bool,
 }
 
-/// Opens (or creates) a lock file that every user of the machine may lock:
-/// created readable and writable by all, and opened read-only when another
-/// user created it without (a lock needs no write access).
-fn open(path: &Path) -> Result<File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+/// How a lock file was opened.
+struct Opened {
+    file: File,
+    writable: bool,
+}
+
+/// Opens the lock file at `path` without following a link: created 0644
+/// when it is not there, else opened for writing when this user may, and
+/// for reading otherwise (a lock needs no write access).
+fn open(path: &Path) -> Result<Opened> {
+    let no_follow = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let refused = |e: std::io::Error| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            anyhow::anyhow!(
+                "lock file `{}` is a symbolic link, which labctl does not follow; remove it \
+                 (`rm {}`) and run the command again",
+                path.display(),
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("opening lock file `{}`", path.display()))
+        }
+    };
     let created = OpenOptions::new()
+        .read(true)
+        .write(true)
         .create_new(true)
-        .read(true)
-        .write(true)
-        .mode(0o666)
+        .mode(0o644)
+        .custom_flags(no_follow)
         .open(path);
-    if let Ok(file) = created {
-        // The umask may have taken write access from the others.
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
-        return Ok(file);
+    let opened = match created {
+        Ok(file) => Opened {
+            file,
+            writable: true,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(no_follow)
+                .open(path)
+            {
+                Ok(file) => Opened {
+                    file,
+                    writable: true,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Opened {
+                    file: OpenOptions::new()
+                        .read(true)
+                        .custom_flags(no_follow)
+                        .open(path)
+                        .map_err(refused)?,
+                    writable: false,
+                },
+                Err(e) => return Err(refused(e)),
+            }
+        }
+        Err(e) => return Err(refused(e)),
+    };
+    let meta = opened
+        .file
+        .metadata()
+        .with_context(|| format!("reading lock file `{}`", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "lock file `{}` is not a regular file; remove it and run the command again",
+            path.display()
+        );
     }
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .or_else(|_| File::open(path))
-        .with_context(|| format!("opening lock file `{}`", path.display()))
+    Ok(opened)
+}
+
+/// Whether `file` is still the file at `path` (its holder may have removed
+/// it between our open and our lock).
+fn still_at(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(ours), Ok(there)) => ours.dev() == there.dev() && ours.ino() == there.ino(),
+        _ => false,
+    }
 }
 
 impl FileLock {
-    /// Waits as long as it takes for the lock.
+    /// Waits as long as it takes for the lock (inside a node, where one
+    /// reconciliation waits for the other).
     pub fn acquire(path: &Path) -> Result<Self> {
-        let file = open(path)?;
-        file.lock()
-            .with_context(|| format!("locking `{}`", path.display()))?;
-        Ok(Self { file })
+        loop {
+            let Opened { file, writable } = open(path)?;
+            file.lock()
+                .with_context(|| format!("locking `{}`", path.display()))?;
+            if still_at(&file, path) {
+                return Ok(Self {
+                    file,
+                    path: path.to_path_buf(),
+                    writable,
+                });
+            }
+        }
     }
 
     /// Takes the lock if it is free, else `None`. Once taken, `holder` is
     /// written into the file (when it may be written).
     pub fn try_acquire(path: &Path, holder: &str) -> Result<Option<Self>> {
-        let mut file = open(path)?;
-        match file.try_lock() {
-            Ok(()) => {
+        // A file removed under us is tried again; a few times is plenty,
+        // as each round means another holder came and went.
+        for _ in 0..100 {
+            let Opened { mut file, writable } = open(path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking `{}`", path.display()))
+                }
+            }
+            if !still_at(&file, path) {
+                continue;
+            }
+            if writable {
                 let _ = file
                     .set_len(0)
                     .and_then(|()| file.rewind())
                     .and_then(|()| file.write_all(holder.as_bytes()));
-                Ok(Some(Self { file }))
             }
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("locking `{}`", path.display()))
-            }
+            return Ok(Some(Self {
+                file,
+                path: path.to_path_buf(),
+                writable,
+            }));
         }
+        Ok(None)
     }
 }
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        // The next holder writes its own name; none is left meanwhile.
-        let _ = self.file.set_len(0);
+        // Removed while still held, so that nobody takes a file on its way
+        // out; where this user may not remove it, it is emptied instead.
+        if std::fs::remove_file(&self.path).is_err() && self.writable {
+            let _ = self.file.set_len(0);
+        }
     }
 }
 
 /// Who holds a lock, as its holder wrote it, if it has yet.
 fn holder_of(path: &Path) -> Option<String> {
     let mut text = String::new();
-    let _ = File::open(path).and_then(|mut f| f.read_to_string(&mut text));
+    let _ = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|f| f.take(4096).read_to_string(&mut text));
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_string())
 }
@@ -97,28 +195,48 @@ fn this_holder() -> String {
         }
         words.join(" ")
     };
-    format!("process {} (`{command}`)", std::process::id())
+    let user = std::env::var("USER").unwrap_or_else(|_| {
+        // SAFETY: getuid has no preconditions.
+        format!("uid {}", unsafe { libc::getuid() })
+    });
+    format!("process {} of {user} (`{command}`)", std::process::id())
 }
 
-/// The lock of one lab, shared by the operations of one process: taken by
-/// the first of them, re-entered by the ones it runs, released when the
-/// last lets go.
+/// What one process holds of a lock file: the file while held, and how
+/// many of its operations are inside it.
+type Held = Arc<Mutex<(Option<FileLock>, usize)>>;
+
+/// The state of every lock file this process uses, by path: every handle
+/// on one lab in this process (a lab of containers, a lab on a Swarm, a
+/// scenario's) enters the same lock again instead of waiting for itself.
+fn held(path: &Path) -> Held {
+    static ALL: OnceLock<Mutex<HashMap<PathBuf, Held>>> = OnceLock::new();
+    ALL.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(path.to_path_buf())
+        .or_default()
+        .clone()
+}
+
+/// The lock of one lab (a cluster, the images) on one engine, shared by
+/// the operations of one process: taken by the first of them, re-entered
+/// by the ones it runs, released when the last lets go.
 pub struct LabLock {
     path: PathBuf,
-    lab: String,
+    what: String,
     timeout: Duration,
-    held: Mutex<(Option<FileLock>, usize)>,
+    held: Held,
 }
 
 /// Keeps a lab locked while alive.
 pub struct LabGuard {
-    lock: Arc<LabLock>,
+    held: Held,
 }
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
         let mut held = self
-            .lock
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -130,31 +248,60 @@ impl Drop for LabGuard {
 }
 
 impl LabLock {
-    /// The lock of lab `lab`, waited for up to `timeout`.
-    pub fn new(lab: &str, timeout: Duration) -> Self {
-        Self {
-            path: lab_lock_path(lab),
-            lab: lab.to_string(),
+    /// The lock of lab `lab` on the engine `engine` (its ID), waited for up
+    /// to `timeout`.
+    pub fn new(engine: &str, lab: &str, timeout: Duration) -> Self {
+        Self::named(engine, lab, &format!("lab `{lab}`"), timeout)
+    }
+
+    /// The lock of local cluster `name` on engine `engine`.
+    pub fn cluster(engine: &str, name: &str, timeout: Duration) -> Self {
+        Self::named(
+            engine,
+            &format!("cluster.{name}"),
+            &format!("cluster `{name}`"),
             timeout,
-            held: Mutex::new((None, 0)),
+        )
+    }
+
+    /// The lock of the lab's images on engine `engine` (`build`, and `up`
+    /// while it builds).
+    pub fn images(engine: &str, timeout: Duration) -> Self {
+        Self::named(engine, "images", "the lab's images", timeout)
+    }
+
+    fn named(engine: &str, key: &str, what: &str, timeout: Duration) -> Self {
+        let path = lock_path(engine, key);
+        Self {
+            held: held(&path),
+            path,
+            what: what.to_string(),
+            timeout,
         }
     }
 
-    fn reenter(self: &Arc<Self>) -> Option<LabGuard> {
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reenter(&self) -> Option<LabGuard> {
         let mut held = self
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if held.1 > 0 {
             held.1 += 1;
-            return Some(LabGuard { lock: self.clone() });
+            return Some(LabGuard {
+                held: self.held.clone(),
+            });
         }
         None
     }
 
     /// Takes the lock (or enters it again), saying who holds it and
     /// waiting while another process does.
-    pub async fn acquire(self: &Arc<Self>, progress: &Progress) -> Result<LabGuard> {
+    pub async fn acquire(&self, progress: &Progress) -> Result<LabGuard> {
         let started = Instant::now();
         let mut told = false;
         loop {
@@ -170,7 +317,9 @@ impl LabLock {
                     held.0 = Some(file);
                 }
                 held.1 += 1;
-                return Ok(LabGuard { lock: self.clone() });
+                return Ok(LabGuard {
+                    held: self.held.clone(),
+                });
             }
             // A holder writes its name just after it took the lock: a moment
             // later it is there to read.
@@ -181,16 +330,16 @@ impl LabLock {
                 .unwrap_or_else(|| "another labctl command".to_string());
             if !told && (named.is_some() || waited > Duration::from_secs(1)) {
                 progress.info(format!(
-                    "lab `{}` is being changed by {holder}; waiting for it to finish",
-                    self.lab
+                    "{} is being changed by {holder}; waiting for it to finish",
+                    self.what
                 ));
                 told = true;
             }
             if started.elapsed() > self.timeout {
                 bail!(
-                    "lab `{}` stayed busy for {} s: {holder} holds its lock `{}`; let it \
+                    "{} stayed busy for {} s: {holder} holds its lock `{}`; let it \
                      finish, or stop it",
-                    self.lab,
+                    self.what,
                     self.timeout.as_secs(),
                     self.path.display()
                 );
@@ -200,25 +349,26 @@ impl LabLock {
     }
 }
 
-/// Where the lock of lab `lab` lives.
-pub fn lab_lock_path(lab: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("labctl-{lab}.lock"))
+/// A short, stable, file-name-safe form of an engine's ID.
+fn engine_key(engine: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in engine.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:012x}", h >> 16)
+}
+
+/// Where the lock `key` (a lab's name, `cluster.NAME`, `images`) of the
+/// engine `engine` lives.
+fn lock_path(engine: &str, key: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("labctl-{}-{key}.lock", engine_key(engine)))
+}
+
+/// Where the lock of lab `lab` on engine `engine` lives.
+pub fn lab_lock_path(engine: &str, lab: &str) -> PathBuf {
+    lock_path(engine, lab)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_held_lock_is_not_taken_twice_and_names_its_holder() {
-        let path = std::env::temp_dir().join(format!("labctl-lock-test-{}", std::process::id()));
-        let first = FileLock::try_acquire(&path, "process 1 (`labctl up`)").unwrap();
-        assert!(first.is_some());
-        assert!(FileLock::try_acquire(&path, "x").unwrap().is_none());
-        assert_eq!(holder_of(&path).as_deref(), Some("process 1 (`labctl up`)"));
-        drop(first);
-        assert_eq!(holder_of(&path), None);
-        assert!(FileLock::try_acquire(&path, "y").unwrap().is_some());
-        let _ = std::fs::remove_file(&path);
-    }
-}
+mod tests;

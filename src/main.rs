@@ -2,10 +2,18 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = labctl::cli::Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match labctl::cli::parse(&argv) {
+        Ok(cli) => cli,
+        Err(err) => {
+            if let Some(msg) = labctl::cli::from_environment(&err, &argv) {
+                labctl::errln!("error: {msg}");
+                return ExitCode::from(labctl::usage::EXIT_USAGE);
+            }
+            err.exit()
+        }
+    };
     match labctl::run(cli) {
         Ok(code) => code,
         Err(err) if labctl::output::is_closed_stdout(&err) => {

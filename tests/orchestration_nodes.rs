@@ -146,7 +146,7 @@ fn a_busy_lab_is_waited_for_and_the_holder_is_named() {
     let (fake, lab) = lab("o-locked");
     let lab = lab.with_lock_timeout(Duration::from_millis(300));
     let held = FileLock::try_acquire(
-        &lab_lock_path("o-locked"),
+        &lab_lock_path(fake.engine_id(), "o-locked"),
         "process 4242 (`labctl scale webapp=9`)",
     )
     .unwrap()
@@ -166,7 +166,7 @@ fn a_busy_lab_is_waited_for_and_the_holder_is_named() {
 
 #[test]
 fn operations_run_under_a_held_lock_enter_it_again() {
-    let (_fake, lab) = lab("o-reenter");
+    let (fake, lab) = lab("o-reenter");
     let lab = lab.with_lock_timeout(Duration::from_millis(300));
     rt().block_on(async {
         let _guard = lab.lock(&quiet()).await.unwrap();
@@ -177,14 +177,18 @@ fn operations_run_under_a_held_lock_enter_it_again() {
             .await
             .unwrap();
         // Another process (another handle on the file) must wait meanwhile.
-        assert!(FileLock::try_acquire(&lab_lock_path("o-reenter"), "x")
-            .unwrap()
-            .is_none());
+        assert!(
+            FileLock::try_acquire(&lab_lock_path(fake.engine_id(), "o-reenter"), "x")
+                .unwrap()
+                .is_none()
+        );
     });
     // Released with the last guard.
-    assert!(FileLock::try_acquire(&lab_lock_path("o-reenter"), "x")
-        .unwrap()
-        .is_some());
+    assert!(
+        FileLock::try_acquire(&lab_lock_path(fake.engine_id(), "o-reenter"), "x")
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]

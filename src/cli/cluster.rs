@@ -47,11 +47,11 @@ pub enum ClusterCommand {
 #[derive(Debug, Args)]
 pub struct ClusterUpArgs {
     /// How many nodes: one manager and N-1 workers.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = super::parse::parse_cluster_nodes, allow_negative_numbers = true)]
     pub nodes: u32,
 
     /// The subnet of the nodes' own network on this host.
-    #[arg(long, default_value = crate::cluster::plan::DEFAULT_SUBNET)]
+    #[arg(long, default_value = crate::cluster::plan::DEFAULT_SUBNET, value_parser = super::parse::parse_cluster_subnet)]
     pub subnet: Ipv4Net,
 
     /// Host address the manager's ports are published on.
@@ -59,15 +59,15 @@ pub struct ClusterUpArgs {
     pub bind: IpAddr,
 
     /// Host port of the manager's engine (DOCKER_HOST=tcp://BIND:PORT).
-    #[arg(long, default_value_t = 2375)]
+    #[arg(long, default_value_t = 2375, value_parser = super::parse::parse_port, allow_negative_numbers = true)]
     pub api_port: u16,
 
     /// Host port of the lab's port 80 (`ha` runs on the manager).
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, default_value_t = 80, value_parser = super::parse::parse_port, allow_negative_numbers = true)]
     pub http_port: u16,
 
     /// Host port of the lab's stats page.
-    #[arg(long, default_value_t = 1936)]
+    #[arg(long, default_value_t = 1936, value_parser = super::parse::parse_port, allow_negative_numbers = true)]
     pub stats_port: u16,
 
     /// Run an image registry beside the nodes (Debian's docker-registry):
@@ -78,7 +78,7 @@ pub struct ClusterUpArgs {
     pub registry: bool,
 
     /// Host port of the registry (where this host's engine pushes).
-    #[arg(long, default_value_t = 5000, requires = "registry")]
+    #[arg(long, default_value_t = 5000, requires = "registry", value_parser = super::parse::parse_port, allow_negative_numbers = true)]
     pub registry_port: u16,
 
     #[command(flatten)]

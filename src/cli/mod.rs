@@ -1,12 +1,18 @@
 //! The command line: every verb, option and its help text.
 
+mod args;
 mod cluster;
 mod node;
 mod parse;
 
+pub use args::{from_environment, parse};
+
 pub use cluster::{ClusterArgs, ClusterCommand, Engine};
 pub use node::NodeCommand;
-pub use parse::{parse_duration, parse_scale_target, parse_signal, parse_stats_auth};
+pub use parse::{
+    max_webapps, parse_bool, parse_duration, parse_node, parse_positive_duration,
+    parse_scale_target, parse_signal, parse_stats_auth,
+};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -35,13 +41,18 @@ pub struct Global {
     pub lab: String,
 
     /// Print nothing but results and errors (no progress).
-    #[arg(long, short, global = true, env = "LABCTL_QUIET")]
+    #[arg(long, short, global = true, env = "LABCTL_QUIET", value_parser = parse_bool, num_args = 0, default_missing_value = "true", default_value = "false")]
     pub quiet: bool,
 
     /// A directory whose files replace the embedded templates of the same
     /// path (e.g. `ha/haproxy.cfg.tera`). Default: `./templates` if present.
     #[arg(long, global = true, env = "LABCTL_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
+
+    /// Whether `--lab` was typed (not taken from `LABCTL_LAB` or the
+    /// default).
+    #[arg(skip)]
+    pub lab_given: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,7 +149,7 @@ pub struct BuildArgs {
 pub struct UpArgs {
     /// Number of web apps (default: 2 for a new lab; a lab that is up
     /// keeps the web apps it has, and stopped ones are started again).
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", allow_negative_numbers = true, value_parser = parse::parse_webapps)]
     pub webapps: Option<u32>,
 
     #[command(flatten)]
@@ -179,7 +190,7 @@ pub struct WaitArgs {
 
     /// Give up waiting after this long: seconds, or a duration such as
     /// `90s`, `2m`, `1m30s`.
-    #[arg(long, default_value = "120s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "120s", value_parser = parse_positive_duration, value_name = "DURATION", allow_negative_numbers = true)]
     pub timeout: std::time::Duration,
 }
 
@@ -194,7 +205,7 @@ impl WaitArgs {
 #[derive(Debug, Args)]
 pub struct NodesArgs {
     /// Node names (`ha`, `s1`, …).
-    #[arg(required = true, value_name = "NODE")]
+    #[arg(required = true, value_name = "NODE", value_parser = parse_node, allow_negative_numbers = true)]
     pub nodes: Vec<String>,
 }
 
@@ -202,7 +213,7 @@ pub struct NodesArgs {
 #[derive(Debug, Args)]
 pub struct KillArgs {
     /// Node names (`ha`, `s1`, …).
-    #[arg(required = true, value_name = "NODE")]
+    #[arg(required = true, value_name = "NODE", value_parser = parse_node, allow_negative_numbers = true)]
     pub nodes: Vec<String>,
     /// The signal, e.g. `SIGKILL`, `SIGTERM`, `SIGHUP`.
     #[arg(long, short, default_value = "SIGKILL", value_parser = parse_signal)]
@@ -216,10 +227,10 @@ pub struct EventsArgs {
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Stop after this many events.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse::parse_events, allow_negative_numbers = true)]
     pub count: Option<usize>,
     /// Stop after this long (e.g. `30s`, `5m`); default: until Ctrl-C.
-    #[arg(long = "for", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long = "for", value_parser = parse_positive_duration, value_name = "DURATION", allow_negative_numbers = true)]
     pub duration: Option<std::time::Duration>,
 }
 
@@ -253,7 +264,7 @@ pub struct ReportArgs {
 pub struct PlacementArgs {
     /// The lab's subnet (default: 192.168.42.0/24 for lab `heig`, a free
     /// 192.168.x.0/24 for other labs).
-    #[arg(long, env = "LABCTL_SUBNET")]
+    #[arg(long, env = "LABCTL_SUBNET", value_parser = parse::parse_subnet)]
     pub subnet: Option<Ipv4Net>,
 
     /// Host address the published ports bind to.
@@ -262,12 +273,12 @@ pub struct PlacementArgs {
 
     /// Host port for HAProxy's traffic port 80 (default: 80 for lab `heig`,
     /// a free port for other labs).
-    #[arg(long, env = "LABCTL_HTTP_PORT")]
+    #[arg(long, env = "LABCTL_HTTP_PORT", value_parser = parse::parse_port, allow_negative_numbers = true)]
     pub http_port: Option<u16>,
 
     /// Host port for HAProxy's stats page (default: 1936 for lab `heig`, a
     /// free port for other labs).
-    #[arg(long, env = "LABCTL_STATS_PORT")]
+    #[arg(long, env = "LABCTL_STATS_PORT", value_parser = parse::parse_port, allow_negative_numbers = true)]
     pub stats_port: Option<u16>,
 }
 
@@ -302,7 +313,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
     /// `webapp=N`: the number of web apps wanted.
-    #[arg(value_parser = parse_scale_target, value_name = "webapp=N")]
+    #[arg(value_parser = parse_scale_target, value_name = "webapp=N", allow_negative_numbers = true)]
     pub target: u32,
 
     #[command(flatten)]
@@ -369,10 +380,10 @@ pub struct BenchArgs {
     #[arg(value_parser = crate::bench::NAMES)]
     pub names: Vec<String>,
     /// Runs of each benchmark.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = parse::parse_runs, allow_negative_numbers = true)]
     pub runs: usize,
     /// Scale cycles of the zero-downtime benchmark.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = parse::parse_cycles, allow_negative_numbers = true)]
     pub cycles: usize,
     /// Web apps at the top of the scale-many benchmark (2 → N → 2).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(3..=250), value_name = "N")]
@@ -429,10 +440,10 @@ pub struct FormatArgs {
 pub struct LogsArgs {
     /// Node names (`ha`, `s1`, …); none: every node of the lab, each line
     /// prefixed with its node as Compose does.
-    #[arg(value_name = "NODE")]
+    #[arg(value_name = "NODE", value_parser = parse_node)]
     pub nodes: Vec<String>,
     /// Only the last N lines (of each node).
-    #[arg(long, short = 'n', value_name = "N")]
+    #[arg(long, short = 'n', value_name = "N", value_parser = parse::parse_tail, allow_negative_numbers = true)]
     pub tail: Option<u32>,
     /// Keep printing what the nodes write, until Ctrl-C.
     #[arg(long, short)]
@@ -456,6 +467,7 @@ pub struct ExecArgs {
     #[arg(long, short = 'T')]
     pub no_tty: bool,
     /// Node name (`ha`, `s1`, …).
+    #[arg(value_parser = parse_node)]
     pub node: String,
     /// The command and its arguments (`--` before it is optional).
     #[arg(

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use comfy_table::{presets, Table};
 
 use crate::cli::{ClusterArgs, ClusterCommand, Format, Global};
@@ -10,13 +10,15 @@ use crate::cluster::{self, ClusterRequest};
 use crate::output::Progress;
 use crate::templates::Templates;
 
+/// How long `cluster up` or `down` waits for another one on the same
+/// cluster.
+const CLUSTER_WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
+
 pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
     cluster::plan::check_name(&args.name).map_err(crate::usage::usage)?;
-    let progress = Progress::new(global.quiet);
-    let host = crate::runtime::connect().await?;
-    match &args.command {
+    // What can be checked without the engine is, before connecting.
+    let req = match &args.command {
         ClusterCommand::Up(up) => {
-            let templates = Templates::load(global.templates.as_deref())?;
             let req = ClusterRequest {
                 name: args.name.clone(),
                 nodes: up.nodes,
@@ -28,6 +30,22 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 registry_port: up.registry.then_some(up.registry_port),
             };
             req.check().map_err(crate::usage::usage)?;
+            Some(req)
+        }
+        _ => None,
+    };
+    let progress = Progress::new(global.quiet);
+    let host = crate::runtime::connect().await?;
+    // `up` and `down` change the cluster: one at a time, whoever runs them.
+    let lock = crate::lock::LabLock::cluster(host.engine_id(), &args.name, CLUSTER_WAIT);
+    let _held = match &args.command {
+        ClusterCommand::Up(_) | ClusterCommand::Down => Some(lock.acquire(&progress).await?),
+        ClusterCommand::Ls { .. } => None,
+    };
+    match &args.command {
+        ClusterCommand::Up(up) => {
+            let req = req.context("cluster request")?;
+            let templates = Templates::load(global.templates.as_deref())?;
             let made = cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
             progress.finish();
             crate::outln!(

@@ -4,9 +4,9 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, UpArgs};
+use crate::cli::{Cli, Command, Engine, PlacementArgs, ScenarioTarget, UpArgs};
 use crate::naming::{Addressing, LabNames};
-use crate::scenario;
+use crate::scenario::{self, Scenario};
 use crate::usage::usage;
 
 /// Checks the command line as a whole; the first problem is the error.
@@ -21,15 +21,107 @@ pub fn check(cli: &Cli) -> Result<()> {
         }
     }
     match &cli.command {
-        Command::Up(args) => check_up(&names, args),
+        Command::Up(args) => {
+            check_up(&names, args)?;
+            check_engine(args.engine, args.registry.as_deref(), Some(args.stage))?;
+            check_bind(&args.place)
+        }
         Command::Run(args) => {
             let name = args.file.display().to_string();
             let text = scenario::read(&args.file).map_err(usage)?;
-            scenario::parse(&name, &text).map_err(usage)?;
-            Ok(())
+            let scenario = scenario::parse(&name, &text).map_err(usage)?;
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| crate::runner::default_out(&scenario.name));
+            crate::runner::check_out(&out, "--out").map_err(usage)?;
+            if let Some(junit) = &args.junit {
+                crate::writable::file(junit, "--junit").map_err(usage)?;
+            }
+            check_target(&args.target, &[scenario])
         }
+        Command::Collect(args) => {
+            let mut scenarios = Vec::new();
+            for (task, text) in scenario::BUILT_IN {
+                if args.tasks.iter().any(|t| t == task || t == "all") {
+                    crate::runner::check_out(&args.out_root.join(task), "--out-root")
+                        .map_err(usage)?;
+                    scenarios
+                        .push(scenario::parse(task, text).map_err(|p| anyhow::anyhow!("{p}"))?);
+                }
+            }
+            if let Some(junit) = &args.junit {
+                crate::writable::file(junit, "--junit").map_err(usage)?;
+            }
+            check_target(&args.target, &scenarios)
+        }
+        Command::Bench(args) => {
+            crate::writable::dir(&args.charts.join("logs/bench"), "--charts").map_err(usage)
+        }
+        Command::Down(args) if args.all && cli.global.lab_given => Err(usage(format!(
+            "--all removes every lab on the engine, so --lab {} says nothing: run `labctl \
+             down --all`, or `labctl --lab {} down` for that lab alone",
+            cli.global.lab, cli.global.lab
+        ))),
         _ => Ok(()),
     }
+}
+
+/// `--engine`, `--registry` and `--stage` fit together.
+fn check_engine(engine: Engine, registry: Option<&str>, stage: Option<u8>) -> Result<()> {
+    if registry.is_some() && engine != Engine::Swarm {
+        return Err(usage(
+            "--registry is where a Swarm's nodes pull the lab's images, so it goes with \
+             --engine swarm; a lab on one engine uses that engine's images: leave out \
+             --registry, or add --engine swarm",
+        ));
+    }
+    if let Some(stage) = stage.filter(|s| *s != 6 && engine == Engine::Swarm) {
+        return Err(usage(format!(
+            "a lab on a Swarm runs stage 6 only (stages 0 to 5 give the nodes fixed addresses, \
+             which Swarm tasks cannot have), not stage {stage}: leave out --stage, or use \
+             --engine docker"
+        )));
+    }
+    Ok(())
+}
+
+/// Where scenarios run fits them: on a Swarm, every step of each is one a
+/// Swarm can run.
+fn check_target(target: &ScenarioTarget, scenarios: &[Scenario]) -> Result<()> {
+    check_engine(target.engine, target.registry.as_deref(), None)?;
+    check_bind(&target.place)?;
+    if target.engine == Engine::Swarm {
+        for s in scenarios {
+            let reasons = crate::runner::refusals(s, crate::swarm::scenario_refusal);
+            if !reasons.is_empty() {
+                return Err(usage(format!(
+                    "scenario {} cannot run on a Swarm:\n  {}",
+                    s.name,
+                    reasons.join("\n  ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The published ports' address is one this host has, when the engine
+/// runs here (a remote engine binds on its own host, which labctl cannot
+/// see from here).
+fn check_bind(place: &PlacementArgs) -> Result<()> {
+    let local = crate::runtime::endpoint::from_env()
+        .host
+        .starts_with("unix://");
+    if local && !crate::host::can_bind(place.bind) {
+        return Err(usage(format!(
+            "--bind {} is not an address of this host, so no port can be published on it: \
+             give 127.0.0.1 (the default), 0.0.0.0 (every address) or one of this host's \
+             addresses (`ip -brief address`)",
+            place.bind
+        )));
+    }
+    Ok(())
 }
 
 fn check_up(names: &LabNames, args: &UpArgs) -> Result<()> {
@@ -53,12 +145,14 @@ fn check_up(names: &LabNames, args: &UpArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn check_args(args: &[&str]) -> Result<(), String> {
-        let mut all = vec!["labctl"];
-        all.extend_from_slice(args);
-        check(&Cli::parse_from(all)).map_err(|e| format!("{e:#}"))
+        let argv: Vec<std::ffi::OsString> = std::iter::once("labctl")
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect();
+        let cli = crate::cli::parse(&argv).map_err(|e| e.to_string())?;
+        check(&cli).map_err(|e| format!("{e:#}"))
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub struct UpRequest {
 impl Lab {
     /// The lab called `names` on `runtime`.
     pub fn new(runtime: Arc<dyn Runtime>, names: LabNames) -> Self {
-        let lock = Arc::new(LabLock::new(names.lab(), LOCK_TIMEOUT));
+        let lock = Arc::new(LabLock::new(runtime.engine_id(), names.lab(), LOCK_TIMEOUT));
         Self {
             runtime,
             names,
@@ -77,7 +77,11 @@ impl Lab {
     /// The same lab, waiting at most `timeout` for its lock.
     pub fn with_lock_timeout(self, timeout: Duration) -> Self {
         Self {
-            lock: Arc::new(LabLock::new(self.names.lab(), timeout)),
+            lock: Arc::new(LabLock::new(
+                self.runtime.engine_id(),
+                self.names.lab(),
+                timeout,
+            )),
             ..self
         }
     }

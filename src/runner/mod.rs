@@ -43,6 +43,7 @@ pub async fn run(
 ) -> Result<Report> {
     let stage = Stage::new(scenario.stage)?;
     refused(lab, scenario)?;
+    check_out(out, "--out").map_err(crate::usage::usage)?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -53,10 +54,8 @@ pub async fn run(
         .context("the output folder needs a name")?
         .to_string_lossy()
         .into_owned();
-    let partial = parent.join(format!(".{leaf}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir_all(&partial)
-        .with_context(|| format!("creating `{}`", partial.display()))?;
+    let partial = Partial::new(parent.join(format!(".{leaf}.partial-{}", std::process::id())))?;
+    let partial = partial.path();
 
     progress.info(format!(
         "scenario {} (stage {}): lab `{}` is started afresh",
@@ -90,7 +89,7 @@ pub async fn run(
             stage,
             progress,
         };
-        let result = run_step(&cx, step, &partial, &mut index, i + 1).await;
+        let result = run_step(&cx, step, partial, &mut index, i + 1).await;
         let failure = result.err().map(|e| format!("{e:#}"));
         let failed = failure.is_some();
         report.steps.push(StepResult {
@@ -103,17 +102,67 @@ pub async fn run(
             break;
         }
     }
-    write_index(&partial, scenario, &index, &report)?;
+    write_index(partial, scenario, &index, &report)?;
+    let failed = parent.join(format!("{leaf}.failed"));
     if report.passed() {
-        replace_dir(&partial, out)?;
-        let _ = std::fs::remove_dir_all(parent.join(format!("{leaf}.failed")));
+        replace_dir(partial, out)?;
+        if record::made_by_labctl(&failed) {
+            let _ = std::fs::remove_dir_all(&failed);
+        }
     } else {
-        let failed = parent.join(format!("{leaf}.failed"));
-        let _ = std::fs::remove_dir_all(&failed);
-        std::fs::rename(&partial, &failed)
+        if record::made_by_labctl(&failed) {
+            let _ = std::fs::remove_dir_all(&failed);
+        }
+        std::fs::rename(partial, &failed)
             .with_context(|| format!("keeping the failed run in `{}`", failed.display()))?;
     }
     Ok(report)
+}
+
+/// A run's files while it runs: removed on every way out (an error, a
+/// panic, Ctrl-C dropping the run) unless they were moved into place.
+struct Partial(PathBuf);
+
+impl Partial {
+    fn new(path: PathBuf) -> Result<Self> {
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating `{}`", path.display()))?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // Gone already when it was renamed into place.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Checks, before a run, that its output folder `out` (given with
+/// `option`) can be written and is labctl's to replace: absent, empty, or
+/// a run's folder that labctl made (and likewise `<out>.failed`).
+pub fn check_out(out: &Path, option: &str) -> Result<(), String> {
+    let Some(leaf) = out.file_name() else {
+        return Err(format!(
+            "`{}` names no folder; give {option} a folder such as `logs/demo`",
+            out.display()
+        ));
+    };
+    let failed = out.with_file_name(format!("{}.failed", leaf.to_string_lossy()));
+    for dir in [out, failed.as_path()] {
+        if std::fs::symlink_metadata(dir).is_ok() && !record::made_by_labctl(dir) {
+            return Err(format!(
+                "`{}` exists and labctl did not make it (no INDEX.md of a labctl run in it), \
+                 so labctl will not replace it; give {option} another folder, or move it away",
+                dir.display()
+            ));
+        }
+    }
+    crate::writable::dir(out, option)
 }
 
 /// Fails, saying why, when a step of `scenario` cannot run on `lab`:

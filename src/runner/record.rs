@@ -57,7 +57,7 @@ pub fn index_markdown(scenario: &Scenario, index: &[Indexed], report: &Report) -
     let _ = writeln!(md, "# {}: {}\n", scenario.name, scenario.description);
     let _ = writeln!(
         md,
-        "Made by `labctl` from scenario `{}` at lab stage {}; {}.\n",
+        "{MADE_BY}{}` at lab stage {}; {}.\n",
         scenario.name,
         scenario.stage,
         if report.passed() {
@@ -110,6 +110,22 @@ pub fn index_markdown(scenario: &Scenario, index: &[Indexed], report: &Report) -
 }
 
 /// Writes INDEX.md into `dir`.
+/// The line of INDEX.md that says labctl made the folder.
+const MADE_BY: &str = "Made by `labctl` from scenario `";
+
+/// Whether `dir` is labctl's to replace: an empty folder, or a run's
+/// folder (its INDEX.md says labctl made it).
+pub fn made_by_labctl(dir: &Path) -> bool {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return false;
+    }
+    if std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none()) {
+        return true;
+    }
+    std::fs::read_to_string(dir.join("INDEX.md"))
+        .is_ok_and(|index| index.lines().any(|l| l.starts_with(MADE_BY)))
+}
+
 pub fn write_index(
     dir: &Path,
     scenario: &Scenario,

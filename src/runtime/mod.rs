@@ -27,6 +27,11 @@ pub use types::{
 pub trait Runtime: Send + Sync {
     /// What the engine says of itself.
     async fn info(&self) -> Result<EngineInfo>;
+    /// What tells this engine from any other: the engine's own ID (its
+    /// address when it has none). Locks are keyed by it, so that users of
+    /// one engine wait for each other and labs of one name on two engines
+    /// do not.
+    fn engine_id(&self) -> &str;
 
     // ----- images -------------------------------------------------------
 
@@ -38,6 +43,9 @@ pub trait Runtime: Send + Sync {
     async fn image_size(&self, image: &str) -> Result<i64>;
     /// Pulls an image from its registry.
     async fn pull_image(&self, image: &str) -> Result<()>;
+    /// Asks `image`'s registry whether it serves it, without pulling
+    /// anything (a check that changes nothing).
+    async fn registry_serves(&self, image: &str) -> Result<()>;
     /// Imports a root file system (a tar archive) as image `repo:tag`, with
     /// Dockerfile-style `changes` such as `LABEL k=v`.
     async fn import_rootfs(

@@ -13,12 +13,13 @@ use anyhow::{bail, Context, Result};
 use crate::contract::{Backends, Role};
 use crate::lab::in_ha;
 use crate::labels;
+use crate::lock::{LabGuard, LabLock};
 use crate::naming::{LabNames, HA};
 use crate::output::Progress;
 use crate::runtime::swarm::{ServiceInfo, Swarm, SwarmNode, SwarmTask};
 use crate::runtime::{self, ExecOutput, Runtime};
 pub use plan::{SwarmUp, TaskRow};
-pub use scenario::SwarmScenario;
+pub use scenario::{refusal as scenario_refusal, SwarmScenario};
 
 /// How often the Swarm and HAProxy are asked while waiting.
 const POLL: Duration = Duration::from_millis(250);
@@ -27,7 +28,11 @@ const POLL: Duration = Duration::from_millis(250);
 pub struct SwarmLab {
     runtime: Arc<dyn Runtime>,
     names: LabNames,
+    lock: Arc<LabLock>,
 }
+
+/// How long a change of a lab on a Swarm waits for another one.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The port a Swarm node's engine answers on when labctl may reach it
 /// (the local cluster's nodes do, on their private network).
@@ -37,7 +42,7 @@ impl SwarmLab {
     /// The lab `names` on the engine's Swarm; fails when the engine is not a
     /// Swarm manager.
     pub async fn new(runtime: Arc<dyn Runtime>, names: LabNames) -> Result<Self> {
-        let lab = Self { runtime, names };
+        let lab = Self::handle(runtime, names);
         match lab.swarm()?.local_node().await? {
             Some((_, true)) => Ok(lab),
             Some((_, false)) => bail!(
@@ -60,10 +65,23 @@ impl SwarmLab {
             return Ok(None);
         }
         let services = swarm.services_with_label(labels::LAB, names.lab()).await?;
-        Ok((!services.is_empty()).then(|| Self {
-            runtime: runtime.clone(),
-            names: names.clone(),
-        }))
+        Ok((!services.is_empty()).then(|| Self::handle(runtime.clone(), names.clone())))
+    }
+
+    fn handle(runtime: Arc<dyn Runtime>, names: LabNames) -> Self {
+        let lock = Arc::new(LabLock::new(runtime.engine_id(), names.lab(), LOCK_TIMEOUT));
+        Self {
+            runtime,
+            names,
+            lock,
+        }
+    }
+
+    /// Takes the lab's lock (or enters it again): the lab's changes take
+    /// it themselves; a sequence of them that must not interleave with
+    /// another command's (a scenario) holds it throughout.
+    pub async fn lock(&self, progress: &Progress) -> Result<LabGuard> {
+        self.lock.acquire(progress).await
     }
 
     fn swarm(&self) -> Result<&dyn Swarm> {
@@ -86,6 +104,7 @@ impl SwarmLab {
         wait: Option<Duration>,
         progress: &Progress,
     ) -> Result<()> {
+        let _lock = self.lock(progress).await?;
         let swarm = self.swarm()?;
         let existing = swarm
             .services_with_label(labels::LAB, self.names.lab())
@@ -208,6 +227,7 @@ impl SwarmLab {
         wait: Option<Duration>,
         progress: &Progress,
     ) -> Result<()> {
+        let _lock = self.lock(progress).await?;
         progress.info(format!(
             "scaling {} to {webapps}",
             plan::service(&self.names, Role::Webapp)
@@ -422,6 +442,7 @@ impl SwarmLab {
     /// Removes the lab's services (their tasks stop), then its network and
     /// secret. Returns what it removed.
     pub async fn down(&self, progress: &Progress) -> Result<Vec<String>> {
+        let _lock = self.lock(progress).await?;
         let swarm = self.swarm()?;
         let services = swarm
             .services_with_label(labels::LAB, self.names.lab())

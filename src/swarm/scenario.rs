@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -13,7 +12,6 @@ use async_trait::async_trait;
 
 use super::{plan, SwarmLab, SwarmUp};
 use crate::contract::{Role, STATS_AUTH};
-use crate::lock::LabLock;
 use crate::naming::{HA, HTTP_PORT, STATS_PORT};
 use crate::output::Progress;
 use crate::runner::{Listing, Subject};
@@ -22,22 +20,17 @@ use crate::scenario::Step;
 use crate::screenshot::Screenshots;
 use crate::stage::Stage;
 
-/// How long a scenario waits for the lab's lock.
-const LOCK_WAIT: Duration = Duration::from_secs(600);
-
 /// A lab on the Swarm, started afresh by a scenario with `req`.
 pub struct SwarmScenario {
     lab: SwarmLab,
     req: SwarmUp,
-    lock: Arc<LabLock>,
 }
 
 impl SwarmScenario {
     /// `lab`, which scenarios start as `req` asks (its size set by their
     /// `up` step).
     pub fn new(lab: SwarmLab, req: SwarmUp) -> Self {
-        let lock = Arc::new(LabLock::new(lab.names().lab(), LOCK_WAIT));
-        Self { lab, req, lock }
+        Self { lab, req }
     }
 }
 
@@ -72,7 +65,7 @@ impl Subject for SwarmScenario {
     }
 
     async fn hold(&self, progress: &Progress) -> Result<Box<dyn Send>> {
-        Ok(Box::new(self.lock.acquire(progress).await?))
+        Ok(Box::new(self.lab.lock(progress).await?))
     }
 
     async fn remove(&self, progress: &Progress) -> Result<()> {

@@ -32,6 +32,19 @@ pub struct DockerEngine {
     docker: Docker,
     /// The engine's address, for the requests bollard does not make.
     host: String,
+    /// What tells this engine from any other (see [`Runtime::engine_id`]).
+    id: String,
+}
+
+/// The engine's own ID, or its address when it gives none.
+async fn engine_id(docker: &Docker, host: &str) -> String {
+    docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.id)
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| host.to_string())
 }
 
 fn status_code(err: &DockerError) -> Option<u16> {
@@ -83,9 +96,11 @@ impl DockerEngine {
         let docker = Docker::connect_with_host(&endpoint.host).with_context(hint)?;
         let docker = docker.negotiate_version().await.with_context(hint)?;
         docker.ping().await.with_context(hint)?;
+        let id = engine_id(&docker, &endpoint.host).await;
         Ok(Self {
             docker,
             host: endpoint.host,
+            id,
         })
     }
 
@@ -103,9 +118,11 @@ impl DockerEngine {
             .ping()
             .await
             .with_context(|| format!("reaching the engine at `{host}`"))?;
+        let id = engine_id(&docker, host).await;
         Ok(Self {
             docker,
             host: host.to_string(),
+            id,
         })
     }
 
@@ -190,6 +207,10 @@ impl DockerEngine {
 
 #[async_trait]
 impl Runtime for DockerEngine {
+    fn engine_id(&self) -> &str {
+        &self.id
+    }
+
     async fn info(&self) -> Result<EngineInfo> {
         let version = self
             .docker
@@ -260,6 +281,16 @@ impl Runtime for DockerEngine {
             }
         }
         Ok(())
+    }
+
+    /// Asks the registry for the image's manifest (the engine's
+    /// distribution endpoint): nothing is pulled.
+    async fn registry_serves(&self, image: &str) -> Result<()> {
+        self.docker
+            .inspect_registry_image(image, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow!(docker_message(&e)))
     }
 
     /// Imports a root file system (a tar archive) as image `repo:tag`, with

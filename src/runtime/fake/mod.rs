@@ -25,6 +25,7 @@ use crate::contract;
 #[derive(Default)]
 pub struct FakeRuntime {
     state: Mutex<State>,
+    id: String,
 }
 
 #[derive(Default)]
@@ -52,7 +53,16 @@ struct Container {
 impl FakeRuntime {
     /// An empty runtime that has the lab's images.
     pub fn new() -> Self {
-        let fake = Self::default();
+        Self::with_id("fake-engine")
+    }
+
+    /// A fresh fake engine with its own ID (two of them stand for two
+    /// engines).
+    pub fn with_id(id: &str) -> Self {
+        let fake = Self {
+            id: id.to_string(),
+            ..Self::default()
+        };
         {
             let mut s = fake.lock();
             s.next_host_port = 32768;
@@ -183,6 +193,10 @@ fn missing(what: &str, name: &str) -> anyhow::Error {
 
 #[async_trait]
 impl Runtime for FakeRuntime {
+    fn engine_id(&self) -> &str {
+        &self.id
+    }
+
     async fn info(&self) -> Result<EngineInfo> {
         Ok(EngineInfo {
             version: "fake".into(),
@@ -213,6 +227,10 @@ impl Runtime for FakeRuntime {
 
     async fn pull_image(&self, image: &str) -> Result<()> {
         bail!("pull access denied for {image}: no registry in the fake runtime")
+    }
+
+    async fn registry_serves(&self, image: &str) -> Result<()> {
+        bail!("no registry serves {image} in the fake runtime")
     }
 
     async fn import_rootfs(

@@ -26,7 +26,9 @@ fn a_bad_lab_name_is_refused() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.starts_with("error: invalid lab name `Bad/Name`"),
+        stderr.starts_with(
+            "error: invalid value 'Bad/Name' for '--lab <LAB>': invalid lab name `Bad/Name`"
+        ),
         "{stderr}"
     );
 }

@@ -20,7 +20,7 @@ pub enum Engine {
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
     /// The cluster's name.
-    #[arg(long, global = true, env = "LABCTL_CLUSTER", default_value = crate::cluster::plan::DEFAULT_CLUSTER)]
+    #[arg(long, global = true, env = "LABCTL_CLUSTER", default_value = crate::cluster::plan::DEFAULT_CLUSTER, value_parser = super::parse::parse_cluster_name)]
     pub name: String,
     #[command(subcommand)]
     pub command: ClusterCommand,

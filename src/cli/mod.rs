@@ -37,7 +37,7 @@ pub struct Global {
     /// The lab to act on. `heig` runs under the lab's own names (network
     /// `heig`, containers `ha`, `s1`, …); any other name runs an isolated lab
     /// beside it (`NAME-heig`, `NAME-ha`, …).
-    #[arg(long, global = true, env = "LABCTL_LAB", default_value = crate::naming::DEFAULT_LAB)]
+    #[arg(long, global = true, env = "LABCTL_LAB", default_value = crate::naming::DEFAULT_LAB, value_parser = parse::parse_lab, allow_hyphen_values = true)]
     pub lab: String,
 
     /// Print nothing but results and errors (no progress).
@@ -46,7 +46,7 @@ pub struct Global {
 
     /// A directory whose files replace the embedded templates of the same
     /// path (e.g. `ha/haproxy.cfg.tera`). Default: `./templates` if present.
-    #[arg(long, global = true, env = "LABCTL_TEMPLATES", value_name = "DIR")]
+    #[arg(long, global = true, env = "LABCTL_TEMPLATES", value_name = "DIR", value_parser = parse::parse_existing_dir)]
     pub templates: Option<PathBuf>,
 
     /// Whether `--lab` was typed (not taken from `LABCTL_LAB` or the
@@ -162,7 +162,7 @@ pub struct UpArgs {
 
     /// Make the lab behave as at the end of task N of the lab (0: HAProxy
     /// alone with static servers … 6: the final system).
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=6), value_name = "N")]
+    #[arg(long, default_value_t = 6, value_parser = parse::parse_stage, value_name = "N", allow_negative_numbers = true)]
     pub stage: u8,
 
     /// Credentials the stats page asks for, `user:pass`.
@@ -190,7 +190,7 @@ pub struct WaitArgs {
 
     /// Give up waiting after this long: seconds, or a duration such as
     /// `90s`, `2m`, `1m30s`.
-    #[arg(long, default_value = "120s", value_parser = parse_positive_duration, value_name = "DURATION", allow_negative_numbers = true)]
+    #[arg(long, default_value = "120s", value_parser = parse_positive_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: std::time::Duration,
 }
 
@@ -230,7 +230,7 @@ pub struct EventsArgs {
     #[arg(long, value_name = "N", value_parser = parse::parse_events, allow_negative_numbers = true)]
     pub count: Option<usize>,
     /// Stop after this long (e.g. `30s`, `5m`); default: until Ctrl-C.
-    #[arg(long = "for", value_parser = parse_positive_duration, value_name = "DURATION", allow_negative_numbers = true)]
+    #[arg(long = "for", value_parser = parse_positive_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub duration: Option<std::time::Duration>,
 }
 

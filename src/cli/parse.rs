@@ -96,6 +96,18 @@ pub fn parse_webapps(s: &str) -> Result<u32, String> {
     whole(s, "the number of web apps", range, "`-n 4`", NO_LAB_HOLDS).and_then(narrow)
 }
 
+/// `up --stage N`: a task of the lab, 0 to 6.
+pub fn parse_stage(s: &str) -> Result<u8, String> {
+    whole(
+        s,
+        "the stage",
+        (0, 6),
+        "`--stage 5`; 6 is the final system",
+        "",
+    )
+    .and_then(narrow)
+}
+
 /// `logs --tail N`.
 pub fn parse_tail(s: &str) -> Result<u32, String> {
     let range = (0, u64::from(u32::MAX));
@@ -209,6 +221,32 @@ pub fn parse_node(s: &str) -> Result<String, String> {
         Err(format!(
             "`{s}` is not a node name: a lab's nodes are `ha` and the web apps `s1`, `s2`, … \
              (no leading zero); `labctl ps` lists them"
+        ))
+    }
+}
+
+/// A lab's name (see [`crate::naming::LabNames::new`]).
+pub fn parse_lab(s: &str) -> Result<String, String> {
+    crate::naming::LabNames::new(s)
+        .map(|_| s.to_string())
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// A local cluster's name.
+pub fn parse_cluster_name(s: &str) -> Result<String, String> {
+    crate::cluster::plan::check_name(s)
+        .map(|()| s.to_string())
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// A folder that exists (`--templates`).
+pub fn parse_existing_dir(s: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(s);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "template directory `{s}` does not exist; pass an existing directory to --templates"
         ))
     }
 }

@@ -22,6 +22,60 @@ fn assert_no_request_lost(run: &LoadRun) {
     }
 }
 
+/// Runs `scaling.yaml` on the Swarm and, while it holds the lab's lock, a
+/// `scale`; both must succeed, the scale ending after the run. Returns the
+/// run's stdout and the scale's stderr.
+fn scale_during_run(c: &TestCluster, out: &str) -> (String, String) {
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(format!("labctl-swarm-lock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
+    let engine = c.docker(true, &["info", "--format", "{{.ID}}"]);
+    let lock = labctl::lock::lab_lock_path(engine.trim(), "heig");
+    let mut run = c
+        .command(true, &["run", "--engine", "swarm", "scenarios/scaling.yaml", "--out", out])
+        .stdout(file("run.out"))
+        .stderr(file("run.err"))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|h| h.contains("labctl run")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run never held the lab's lock `{}`",
+            lock.display()
+        );
+        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut scale = c
+        .command(true, &["scale", "webapp=3"])
+        .stdout(file("scale.out"))
+        .stderr(file("scale.err"))
+        .spawn()
+        .unwrap();
+    let (mut run_done, mut scale_done) = (None, None);
+    while run_done.is_none() || scale_done.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(600), "run and scale still going");
+        if run_done.is_none() {
+            run_done = run.try_wait().unwrap().map(|s| (s, Instant::now()));
+        }
+        if scale_done.is_none() {
+            scale_done = scale.try_wait().unwrap().map(|s| (s, Instant::now()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let ((run_status, run_end), (scale_status, scale_end)) =
+        (run_done.unwrap(), scale_done.unwrap());
+    assert!(run_status.success(), "run: {}{}", read("run.out"), read("run.err"));
+    assert!(scale_status.success(), "scale: {}", read("scale.err"));
+    assert!(scale_end >= run_end, "the scale did not wait for the run");
+    let out = (read("run.out"), read("scale.err"));
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
 #[test]
 fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     let c = TestCluster {
@@ -57,16 +111,12 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     assert!(c.docker(true, &["service", "ls", "-q"]).trim().is_empty());
     let out_dir = std::env::temp_dir().join(format!("labctl-swarm-run-{}", std::process::id()));
     let out_arg = out_dir.display().to_string();
-    let run = c.ok(
-        true,
-        &[
-            "run",
-            "--engine",
-            "swarm",
-            "scenarios/scaling.yaml",
-            "--out",
-            &out_arg,
-        ],
+    // A `scale` typed while the scenario runs waits for it, naming it.
+    let (run, scale) = scale_during_run(&c, &out_arg);
+    assert!(
+        scale.contains("lab `heig` is being changed by process")
+            && scale.contains("labctl run --engine swarm scenarios/scaling.yaml"),
+        "{scale}"
     );
     assert!(run.contains("scaling: passed"), "{run}");
     let five = out_dir.join("06-five-webapps");

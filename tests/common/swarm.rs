@@ -52,6 +52,14 @@ impl TestCluster {
 
     /// labctl against the cluster's manager (`manager`) or the host's engine.
     pub fn labctl(&self, manager: bool, args: &[&str]) -> Output {
+        self.command(manager, args)
+            .output()
+            .expect("running labctl")
+    }
+
+    /// The command that runs labctl against the manager or the host's
+    /// engine, to start in the background.
+    pub fn command(&self, manager: bool, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         for (k, _) in std::env::vars() {
             if k.starts_with("LABCTL_") {
@@ -63,7 +71,8 @@ impl TestCluster {
         } else {
             cmd.env_remove("DOCKER_HOST");
         }
-        cmd.args(args).output().expect("running labctl")
+        cmd.args(args);
+        cmd
     }
 
     /// labctl that must succeed: its stdout.

@@ -245,7 +245,9 @@ fn a_failed_expectation_fails_the_run_and_keeps_the_previous_results() {
     let dir = scratch("failscn");
     let out = dir.join("demo");
     std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("INDEX.md"), "the good run\n").unwrap();
+    // A good run's folder, as labctl writes it (labctl replaces only its own).
+    let good = "# demo: the good run\n\nMade by `labctl` from scenario `demo` at lab stage 6; every step passed.\n";
+    std::fs::write(out.join("INDEX.md"), good).unwrap();
     let file = dir.join("demo.yaml");
     std::fs::write(
         &file,
@@ -270,7 +272,7 @@ fn a_failed_expectation_fails_the_run_and_keeps_the_previous_results() {
     );
     assert_eq!(
         read(&out.join("INDEX.md")),
-        "the good run\n",
+        good,
         "a failed run replaced good results"
     );
     let failed = dir.join("demo.failed");

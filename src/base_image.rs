@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::output::Progress;
+use crate::platform::Arch;
 use crate::runtime::Runtime;
 
 /// The image labctl makes, as repository and tag.
@@ -16,6 +17,15 @@ pub const MADE_REPO: &str = "labctl/debian";
 pub const MADE_TAG: &str = "bookworm-minbase";
 /// The Debian release the lab's images use.
 const SUITE: &str = "bookworm";
+
+/// The name of the base image labctl makes: for the engine's own
+/// architecture, or for another one run under emulation.
+pub fn made_name(foreign: Option<Arch>) -> String {
+    match foreign {
+        None => format!("{MADE_REPO}:{MADE_TAG}"),
+        Some(arch) => format!("{MADE_REPO}:{MADE_TAG}-{}", arch.docker()),
+    }
+}
 
 /// The Debian archives named in an apt configuration: `(uri, suites)` from
 /// one-line `deb` entries and deb822 stanzas.
@@ -104,6 +114,7 @@ fn read_host_apt() -> Vec<(String, String)> {
 pub async fn make(
     engine: &dyn Runtime,
     mirror: Option<&str>,
+    foreign: Option<Arch>,
     progress: &Progress,
 ) -> Result<String> {
     let sources = read_host_apt();
@@ -127,14 +138,57 @@ pub async fn make(
              (`apt-get install debootstrap`) or load a base image and pass it with --base"
         );
     }
+    if let Some(arch) = foreign {
+        check_emulation(arch)?;
+    }
+    let name = made_name(foreign);
     progress.info(format!(
-        "making base image {MADE_REPO}:{MADE_TAG}: debootstrap {SUITE} (minbase) from {mirror}; this takes a minute or two"
+        "making base image {name}: debootstrap {SUITE} (minbase{}) from {mirror}; this takes a \
+         minute or two{}",
+        foreign.map_or_else(String::new, |a| format!(", {}", a.docker())),
+        if foreign.is_some() {
+            ", longer under emulation"
+        } else {
+            ""
+        }
     ));
     let root = std::env::temp_dir().join(format!("labctl-rootfs-{}", std::process::id()));
-    let result = bootstrap_and_import(engine, &root, &mirror, security.as_deref(), progress).await;
+    let result = bootstrap_and_import(
+        engine,
+        &root,
+        &mirror,
+        security.as_deref(),
+        foreign,
+        progress,
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&root);
     result?;
-    Ok(format!("{MADE_REPO}:{MADE_TAG}"))
+    Ok(name)
+}
+
+/// Where the kernel keeps its registered emulators.
+const BINFMT: &str = "/proc/sys/fs/binfmt_misc";
+
+/// Checks that this host runs `arch` programs (qemu registered with the
+/// kernel), which debootstrap's second stage and the image builds need.
+fn check_emulation(arch: Arch) -> Result<()> {
+    if Arch::of_labctl() == Some(arch) {
+        return Ok(());
+    }
+    let entry = Path::new(BINFMT).join(format!("qemu-{}", arch.uname()));
+    let enabled = std::fs::read_to_string(&entry).is_ok_and(|t| t.starts_with("enabled"));
+    if !enabled {
+        bail!(
+            "this host cannot run {} programs, which making a {} base image needs: install \
+             qemu's emulation (`apt-get install qemu-user-static binfmt-support`), then \
+             `update-binfmts --enable qemu-{}` (mount `{BINFMT}` first if it is empty)",
+            arch.uname(),
+            arch.docker(),
+            arch.uname()
+        );
+    }
+    Ok(())
 }
 
 async fn bootstrap_and_import(
@@ -142,15 +196,18 @@ async fn bootstrap_and_import(
     root: &Path,
     mirror: &str,
     security: Option<&str>,
+    foreign: Option<Arch>,
     progress: &Progress,
 ) -> Result<()> {
     let _ = std::fs::remove_dir_all(root);
     progress.set("debootstrap: downloading and unpacking Debian packages");
     let root_s = root.display().to_string();
     let mirror_s = mirror.to_string();
+    let arch = foreign.map(|a| format!("--arch={}", a.docker()));
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("debootstrap")
-            .args(["--variant=minbase", SUITE, &root_s, &mirror_s])
+        let mut cmd = Command::new("debootstrap");
+        cmd.args(arch.as_slice());
+        cmd.args(["--variant=minbase", SUITE, &root_s, &mirror_s])
             .stdin(Stdio::null())
             .output()
     })
@@ -192,20 +249,88 @@ async fn bootstrap_and_import(
     .await?
     .context("running tar on the new root file system")?;
     anyhow::ensure!(tar.status.success(), "tar failed on `{}`", root.display());
-    engine
-        .import_rootfs(
-            tar.stdout,
-            MADE_REPO,
-            MADE_TAG,
-            &[
-                format!("LABEL {}=base", crate::labels::IMAGE),
-                format!("LABEL {}=true", crate::labels::MANAGED),
-                "CMD [\"/bin/bash\"]".to_string(),
-            ],
-        )
-        .await?;
-    progress.info(format!("base image {MADE_REPO}:{MADE_TAG} is ready"));
+    let name = made_name(foreign);
+    match foreign {
+        None => {
+            engine
+                .import_rootfs(
+                    tar.stdout,
+                    MADE_REPO,
+                    MADE_TAG,
+                    &[
+                        format!("LABEL {}=base", crate::labels::IMAGE),
+                        format!("LABEL {}=true", crate::labels::MANAGED),
+                        "CMD [\"/bin/bash\"]".to_string(),
+                    ],
+                )
+                .await?;
+        }
+        // An import takes the engine's own architecture whatever the files
+        // are: an image archive says which it is.
+        Some(arch) => {
+            engine
+                .load_images(image_archive(&name, arch, tar.stdout)?)
+                .await?;
+        }
+    }
+    progress.info(format!("base image {name} is ready"));
     Ok(())
+}
+
+/// An image archive (as `docker save` writes it) of one layer, `rootfs`,
+/// tagged `name`, for Linux on `arch`.
+pub fn image_archive(name: &str, arch: Arch, rootfs: Vec<u8>) -> Result<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let hex = |bytes: &[u8]| {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let layer_id = hex(&rootfs);
+    let config = serde_json::json!({
+        "architecture": arch.docker(),
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {
+            "Cmd": ["/bin/bash"],
+            "Labels": {
+                crate::labels::IMAGE: "base",
+                crate::labels::MANAGED: "true",
+            },
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_id}")]},
+        "history": [{
+            "created": "1970-01-01T00:00:00Z",
+            "created_by": format!("labctl: debootstrap --arch={} --variant=minbase {SUITE}", arch.docker()),
+        }],
+    })
+    .to_string()
+    .into_bytes();
+    let config_name = format!("{}.json", hex(&config));
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [name],
+        "Layers": [format!("{layer_id}/layer.tar")],
+    }])
+    .to_string()
+    .into_bytes();
+    let mut archive = tar::Builder::new(Vec::new());
+    for (path, data) in [
+        (format!("{layer_id}/layer.tar"), rootfs.as_slice()),
+        (config_name.clone(), config.as_slice()),
+        ("manifest.json".to_string(), manifest.as_slice()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, &path, data)
+            .with_context(|| format!("adding `{path}` to the image archive"))?;
+    }
+    archive.into_inner().context("finishing the image archive")
 }
 
 /// Drops what a container does not need (package caches, documentation,
@@ -261,6 +386,42 @@ fn slim_down(root: &Path, mirror: &str, security: Option<&str>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_architectures_base_is_an_archive_that_says_so() {
+        assert_eq!(made_name(None), "labctl/debian:bookworm-minbase");
+        assert_eq!(
+            made_name(Some(Arch::Arm64)),
+            "labctl/debian:bookworm-minbase-arm64"
+        );
+        let rootfs = b"a root file system".to_vec();
+        let archive = image_archive("labctl/debian:x", Arch::Arm64, rootfs.clone()).unwrap();
+        let mut entries = std::collections::BTreeMap::new();
+        for entry in tar::Archive::new(archive.as_slice()).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            entries.insert(path, data);
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&entries["manifest.json"]).unwrap();
+        assert_eq!(manifest[0]["RepoTags"][0], "labctl/debian:x");
+        let layer = manifest[0]["Layers"][0].as_str().unwrap();
+        assert_eq!(entries[layer], rootfs);
+        let config_name = manifest[0]["Config"].as_str().unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&entries[config_name]).unwrap();
+        assert_eq!(config["architecture"], "arm64");
+        assert_eq!(config["os"], "linux");
+        // The layer's ID is its content's sha256, as the engine checks.
+        use sha2::Digest;
+        let sha: String = sha2::Sha256::digest(&rootfs)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(config["rootfs"]["diff_ids"][0], format!("sha256:{sha}"));
+        assert_eq!(layer, format!("{sha}/layer.tar"));
+    }
 
     fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

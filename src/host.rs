@@ -24,7 +24,11 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return None;
     }
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
+    // The field types differ between systems (u64 on Linux, u32 and u64
+    // on macOS): widened to u64 on each.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, size) = (u64::from(st.f_bavail), u64::from(st.f_frsize));
+    Some(blocks.saturating_mul(size))
 }
 
 /// Whether the running kernel has module `name` loaded or installed.

@@ -17,6 +17,44 @@ use crate::templates::{self, HaproxyContext, Server, Templates};
 pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
 
 pub use crate::contract::Role;
+use crate::platform::{Arch, Platform};
+
+/// The image of `role` for the lab's platform: the engine's own
+/// (`labctl/ha:latest`), or another architecture run under emulation
+/// (`labctl/ha:arm64`), so that both sit side by side on one engine.
+pub fn image_name(role: Role, foreign: Option<Arch>) -> String {
+    match foreign {
+        None => role.image().to_string(),
+        Some(arch) => {
+            let repo = role
+                .image()
+                .rsplit_once(':')
+                .map_or(role.image(), |(r, _)| r);
+            format!("{repo}:{}", arch.docker())
+        }
+    }
+}
+
+/// The architecture of the engine's own platform.
+pub async fn engine_arch(engine: &dyn Runtime) -> Result<Arch> {
+    let info = engine.info().await?;
+    Arch::parse(&info.arch).with_context(|| {
+        format!(
+            "the engine runs on `{}`, and labctl runs the lab on amd64 and arm64 engines only",
+            info.arch
+        )
+    })
+}
+
+/// The architecture the lab's nodes run under emulation, when `--platform`
+/// asks for another than the engine's own (`None`: the engine's own).
+pub async fn foreign_arch(engine: &dyn Runtime, args: &BuildArgs) -> Result<Option<Arch>> {
+    let Some(platform) = args.platform else {
+        return Ok(None);
+    };
+    let native = engine_arch(engine).await?;
+    Ok((platform.arch != native).then_some(platform.arch))
+}
 
 /// A build context: a tar archive for the engine, and a digest of what is in it.
 pub struct BuildContext {
@@ -130,56 +168,25 @@ pub fn validate_templates(templates: &Templates) -> Result<()> {
     Ok(())
 }
 
-/// The running binary, which becomes the images' node side. It must be
-/// static: the images have no Rust runtime libraries to offer.
-pub fn own_binary() -> Result<Vec<u8>> {
-    let path = std::env::current_exe().context("finding the labctl binary")?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
-    if has_interpreter(&bytes) {
-        bail!(
-            "`{}` is linked dynamically, so it cannot run inside the lab's images; build labctl \
-             from its repository (its .cargo/config.toml links it statically)",
-            path.display()
-        );
-    }
-    Ok(bytes)
-}
-
-/// Whether a 64-bit little-endian ELF file asks for a dynamic loader
-/// (has a PT_INTERP program header).
-pub fn has_interpreter(elf: &[u8]) -> bool {
-    const PT_INTERP: u32 = 3;
-    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        elf.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |o: usize| {
-        elf.get(o..o + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_le_bytes)
-    };
-    if elf.get(..4) != Some(b"\x7fELF".as_slice()) || elf.get(4) != Some(&2) {
-        return false;
-    }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return false;
-    };
-    (0..usize::from(phnum)).any(|i| {
-        usize::try_from(phoff)
-            .ok()
-            .and_then(|off| u32_at(off + i * usize::from(phentsize)))
-            == Some(PT_INTERP)
-    })
-}
-
 /// Finds or makes the base image and returns its name.
 async fn resolve_base(
     engine: &dyn Runtime,
     args: &BuildArgs,
+    foreign: Option<Arch>,
     progress: &Progress,
 ) -> Result<String> {
+    if let Some(arch) = foreign {
+        // Another architecture's base is made here: a pull would put it
+        // in place of the engine's own under the same name.
+        if args.base != DEFAULT_BASE {
+            return Ok(args.base.clone());
+        }
+        let made = crate::base_image::made_name(Some(arch));
+        if engine.image_labels(&made).await?.is_some() {
+            return Ok(made);
+        }
+        return crate::base_image::make(engine, args.mirror.as_deref(), Some(arch), progress).await;
+    }
     if engine.image_labels(&args.base).await?.is_some() {
         return Ok(args.base.clone());
     }
@@ -207,7 +214,7 @@ async fn resolve_base(
         "base image {} is not present and cannot be pulled ({pull_error:#})",
         args.base
     ));
-    crate::base_image::make(engine, args.mirror.as_deref(), progress).await
+    crate::base_image::make(engine, args.mirror.as_deref(), None, progress).await
 }
 
 /// Takes the lock of the engine's lab images: two commands never build
@@ -229,16 +236,20 @@ pub async fn ensure(
     progress: &Progress,
 ) -> Result<()> {
     validate_templates(templates)?;
-    let binary = own_binary()?;
+    let native = engine_arch(engine).await?;
+    let arch = args.platform.map_or(native, |p| p.arch);
+    let foreign = (arch != native).then_some(arch);
+    // The agent first: nothing is built for an engine it could not run on.
+    let binary = crate::agent::for_arch(arch, progress)?;
     let _lock = lock(engine, progress).await?;
-    let name = resolve_base(engine, args, progress).await?;
+    let name = resolve_base(engine, args, foreign, progress).await?;
     let base = Base {
         id: engine.image_id(&name).await?,
         name,
     };
     for role in Role::ALL {
         build_role(
-            engine, templates, args, &base, &binary, role, always, progress,
+            engine, templates, args, &base, &binary, role, foreign, always, progress,
         )
         .await?;
     }
@@ -266,12 +277,24 @@ pub async fn ensure_tool(
     progress: &Progress,
 ) -> Result<()> {
     let _lock = lock(engine, progress).await?;
-    let name = resolve_base(engine, args, progress).await?;
+    let foreign = foreign_arch(engine, args).await?;
+    let name = resolve_base(engine, args, foreign, progress).await?;
     let base = Base {
         id: engine.image_id(&name).await?,
         name,
     };
-    build_role(engine, templates, args, &base, &[], role, false, progress).await
+    build_role(
+        engine,
+        templates,
+        args,
+        &base,
+        &[],
+        role,
+        foreign,
+        false,
+        progress,
+    )
+    .await
 }
 
 /// Builds one image, unless (and `always` is not set) its context has not
@@ -284,11 +307,13 @@ async fn build_role(
     base: &Base,
     binary: &[u8],
     role: Role,
+    foreign: Option<Arch>,
     always: bool,
     progress: &Progress,
 ) -> Result<()> {
+    let image = image_name(role, foreign);
     let context = build_context(templates, role, base, binary)?;
-    let current = engine.image_labels(role.image()).await?;
+    let current = engine.image_labels(&image).await?;
     let fresh = current
         .as_ref()
         .and_then(|l| l.get(labels::CONTEXT))
@@ -297,8 +322,7 @@ async fn build_role(
         return Ok(());
     }
     progress.info(format!(
-        "building {} from {}{}",
-        role.image(),
+        "building {image} from {}{}",
         base.name,
         if current.is_some() {
             " (templates or labctl changed)"
@@ -311,20 +335,32 @@ async fn build_role(
     // constant labels are in the Dockerfile, above the files, cached.
     let image_labels = HashMap::from([(labels::CONTEXT.to_string(), context.digest.clone())]);
     let started = std::time::Instant::now();
+    let platform = foreign.map(|a| Platform::linux(a).to_string());
     engine
         .build_image(
-            role.image(),
+            &image,
             context.tar,
             &image_labels,
+            platform.as_deref(),
             args.no_cache,
             &mut |line: &str| {
                 progress.set(format!("{}: {}", role.dir(), line.trim()));
             },
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            if foreign.is_some() && format!("{e:#}").contains("exec format error") {
+                e.context(format!(
+                    "the engine cannot run {} programs: register qemu's emulation on its host \
+                     (Debian: `apt-get install qemu-user-static binfmt-support`)",
+                    platform.as_deref().unwrap_or_default()
+                ))
+            } else {
+                e
+            }
+        })?;
     progress.info(format!(
-        "built {} in {:.1} s",
-        role.image(),
+        "built {image} in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
     Ok(())
@@ -447,19 +483,6 @@ mod tests {
         }
         let ha = instructions(&dockerfile(Role::Ha, "b:1"));
         assert!(ha.last().unwrap().contains("haproxy.cfg.tera"), "{ha:?}");
-    }
-
-    #[test]
-    fn the_running_test_binary_is_static() {
-        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        assert!(
-            !has_interpreter(&exe),
-            "tests must be built with crt-static"
-        );
-        assert!(!has_interpreter(b"not an elf"));
-        // A dynamically linked program of the host is told apart.
-        let ls = std::fs::read("/bin/ls").unwrap();
-        assert!(has_interpreter(&ls));
     }
 
     #[test]

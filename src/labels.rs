@@ -10,6 +10,9 @@ pub const NODE: &str = "io.labctl.node";
 pub const ROLE: &str = "io.labctl.role";
 /// On containers: the lab stage (0 to 6) the node runs.
 pub const STAGE: &str = "io.labctl.stage";
+/// On a lab's containers, when the engine runs them under emulation: the
+/// platform they run (`linux/arm64` on an x86_64 engine).
+pub const PLATFORM: &str = "io.labctl.platform";
 /// On images: which image of the lab this is (`ha`, `webapp`, `base`).
 pub const IMAGE: &str = "io.labctl.image";
 /// On images: a digest of the build context, to tell a stale image.

@@ -1,6 +1,7 @@
 //! labctl: builds, runs, scales and inspects the "Docker and dynamic scaling"
 //! lab on a Docker Engine, and is the node side inside the lab's containers.
 
+pub mod agent;
 pub mod base_image;
 pub mod bench;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod naming;
 pub mod neighbours;
 pub mod node;
 pub mod output;
+pub mod platform;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;

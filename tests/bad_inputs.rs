@@ -350,6 +350,46 @@ fn rows(files: &Files) -> Vec<Row> {
     ] {
         rows.push(row(&args, 2, "--registry is where a Swarm's nodes pull"));
     }
+    for verb in ["build", "up", "collect", "bench", "doctor"] {
+        for (platform, says) in [
+            ("arm64", "is not a platform: write it as docker does"),
+            ("darwin/arm64", "the lab's containers run Linux"),
+            (
+                "linux/riscv64",
+                "labctl runs the lab on `linux/amd64` or `linux/arm64`",
+            ),
+            ("windows/amd64", "the lab's containers run Linux"),
+        ] {
+            let mut args = vec![verb];
+            if verb == "collect" {
+                args.push("task5");
+            }
+            args.extend(["--platform", platform]);
+            rows.push(row(&args, 2, says));
+        }
+    }
+    for args in [
+        vec!["up", "--engine", "swarm", "--platform", "linux/arm64"],
+        vec![
+            "collect",
+            "task1",
+            "--engine",
+            "swarm",
+            "--platform",
+            "linux/amd64",
+        ],
+    ] {
+        rows.push(row(
+            &args,
+            2,
+            "a lab on a Swarm runs on its nodes' own platform",
+        ));
+    }
+    rows.push(row(
+        &["cluster", "up", "--platform", "linux/arm64"],
+        2,
+        "a local cluster's nodes run this engine's own platform",
+    ));
     for stage in ["0", "1", "2", "3", "4", "5"] {
         rows.push(row(
             &["up", "--engine", "swarm", "--stage", stage],
@@ -526,6 +566,8 @@ fn rows(files: &Files) -> Vec<Row> {
         ("LABCTL_STATS_AUTH", "x", vec!["up"]),
         ("LABCTL_CLUSTER", "Bad", vec!["cluster", "ls"]),
         ("LABCTL_TEMPLATES", "/nonexistent", vec!["ps"]),
+        ("LABCTL_PLATFORM", "arm64", vec!["up"]),
+        ("LABCTL_PLATFORM", "linux/s390x", vec!["build"]),
     ] {
         rows.push(env_row(
             var,
@@ -616,6 +658,8 @@ fn inputs_that_are_fine_reach_the_engine() {
         vec!["up", "--webapps", "65532", "--subnet", "10.7.0.0/16"],
         vec!["up", "--subnet", "192.168.43.0/24", "--timeout", "1m30s"],
         vec!["up", "--bind", "0.0.0.0"],
+        vec!["up", "--platform", "linux/arm64"],
+        vec!["build", "--platform", "linux/amd64"],
         vec!["up", "--engine", "swarm", "--registry", "10.0.0.1:5000"],
         vec!["exec", "s12", "ls"],
         vec!["logs", "-n", "0", "ha", "s1"],

@@ -22,6 +22,17 @@ fn assert_no_request_lost(run: &LoadRun) {
     }
 }
 
+/// A process of the test: killed (if it still runs) and reaped however
+/// the test ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `scaling.yaml` on the Swarm and, while it holds the lab's lock, a
 /// `scale`; both must succeed, the scale ending after the run. Returns the
 /// run's stdout and the scale's stderr.
@@ -32,12 +43,23 @@ fn scale_during_run(c: &TestCluster, out: &str) -> (String, String) {
     let file = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
     let engine = c.docker(true, &["info", "--format", "{{.ID}}"]);
     let lock = labctl::lock::lab_lock_path(engine.trim(), "heig");
-    let mut run = c
-        .command(true, &["run", "--engine", "swarm", "scenarios/scaling.yaml", "--out", out])
+    let mut run = Reaped(
+        c.command(
+            true,
+            &[
+                "run",
+                "--engine",
+                "swarm",
+                "scenarios/scaling.yaml",
+                "--out",
+                out,
+            ],
+        )
         .stdout(file("run.out"))
         .stderr(file("run.err"))
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     let started = Instant::now();
     while !std::fs::read_to_string(&lock).is_ok_and(|h| h.contains("labctl run")) {
         assert!(
@@ -45,30 +67,39 @@ fn scale_during_run(c: &TestCluster, out: &str) -> (String, String) {
             "the run never held the lab's lock `{}`",
             lock.display()
         );
-        assert!(run.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(run.0.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut scale = c
-        .command(true, &["scale", "webapp=3"])
-        .stdout(file("scale.out"))
-        .stderr(file("scale.err"))
-        .spawn()
-        .unwrap();
+    let mut scale = Reaped(
+        c.command(true, &["scale", "webapp=3"])
+            .stdout(file("scale.out"))
+            .stderr(file("scale.err"))
+            .spawn()
+            .unwrap(),
+    );
     let (mut run_done, mut scale_done) = (None, None);
     while run_done.is_none() || scale_done.is_none() {
-        assert!(started.elapsed() < Duration::from_secs(600), "run and scale still going");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "run and scale still going"
+        );
         if run_done.is_none() {
-            run_done = run.try_wait().unwrap().map(|s| (s, Instant::now()));
+            run_done = run.0.try_wait().unwrap().map(|s| (s, Instant::now()));
         }
         if scale_done.is_none() {
-            scale_done = scale.try_wait().unwrap().map(|s| (s, Instant::now()));
+            scale_done = scale.0.try_wait().unwrap().map(|s| (s, Instant::now()));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
     let ((run_status, run_end), (scale_status, scale_end)) =
         (run_done.unwrap(), scale_done.unwrap());
-    assert!(run_status.success(), "run: {}{}", read("run.out"), read("run.err"));
+    assert!(
+        run_status.success(),
+        "run: {}{}",
+        read("run.out"),
+        read("run.err")
+    );
     assert!(scale_status.success(), "scale: {}", read("scale.err"));
     assert!(scale_end >= run_end, "the scale did not wait for the run");
     let out = (read("run.out"), read("scale.err"));

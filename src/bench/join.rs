@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::{fresh_lab, until};
 use crate::naming;
 use crate::output::Progress;
+use crate::platform::Arch;
 use crate::runtime::Runtime;
 
 /// How long a scale step may take.
@@ -31,13 +32,18 @@ pub struct Joins {
 
 /// Start → verified UP, one web app at a time (2 → 12), and 2 → 12 in one
 /// step until all UP.
-pub async fn join(engine: &Arc<dyn Runtime>, runs: usize, progress: &Progress) -> Result<Joins> {
+pub async fn join(
+    engine: &Arc<dyn Runtime>,
+    foreign: Option<Arch>,
+    runs: usize,
+    progress: &Progress,
+) -> Result<Joins> {
     let mut one = Vec::new();
     let mut engine_part = Vec::new();
     let mut in_rotation = Vec::new();
     let mut step = Vec::new();
     for run in 0..runs {
-        let lab = fresh_lab(engine, "bench-join", 2, progress).await?;
+        let lab = fresh_lab(engine, foreign, "bench-join", 2, progress).await?;
         for n in 3..=12 {
             let node = naming::webapp_name(n);
             progress.set(format!("join run {}: {node}", run + 1));

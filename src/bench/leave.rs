@@ -9,18 +9,20 @@ use anyhow::Result;
 use super::{fresh_lab, until};
 use crate::naming;
 use crate::output::Progress;
+use crate::platform::Arch;
 use crate::runtime::Runtime;
 
 /// Graceful leave → out of rotation, and SIGKILL → out of rotation.
 pub async fn leave(
     engine: &Arc<dyn Runtime>,
+    foreign: Option<Arch>,
     runs: usize,
     progress: &Progress,
 ) -> Result<(Vec<Duration>, Vec<Duration>)> {
     let mut graceful = Vec::new();
     let mut kill = Vec::new();
     for run in 0..runs {
-        let lab = fresh_lab(engine, "bench-leave", 12, progress).await?;
+        let lab = fresh_lab(engine, foreign, "bench-leave", 12, progress).await?;
         for n in (3..=12).rev() {
             let node = naming::webapp_name(n);
             progress.set(format!("leave run {}: {node}", run + 1));

@@ -9,6 +9,7 @@ pub mod images;
 pub mod join;
 pub mod leave;
 pub mod load;
+pub mod platforms;
 pub mod report;
 pub mod scale_many;
 pub mod stats;
@@ -33,7 +34,7 @@ use stats::{summarize, Summary};
 /// Every benchmark, by name: the ones `labctl bench` runs when none is
 /// named ([`ALL`]), then the Swarm benchmark, which makes a local cluster of
 /// its own and runs only when named.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "join",
     "leave",
     "zero-downtime",
@@ -41,6 +42,7 @@ pub const NAMES: [&str; 7] = [
     "compose",
     "images",
     "swarm",
+    "platforms",
 ];
 
 /// The benchmarks `labctl bench` runs when none is named.
@@ -80,6 +82,8 @@ pub struct Report {
     pub images: Option<images::Images>,
     /// The lab on a local Swarm.
     pub swarm: Option<swarm::SwarmFigures>,
+    /// The lab on the engine's own platform and on another under emulation.
+    pub platforms: Option<Vec<platforms::PlatformFigures>>,
 }
 
 fn machine() -> String {
@@ -123,6 +127,9 @@ pub struct Plan {
     pub charts: std::path::PathBuf,
     /// The local cluster the Swarm benchmark runs on.
     pub cluster: Option<crate::cluster::ClusterSummary>,
+    /// The architecture the labs run under emulation (`--platform`), when
+    /// not the engine's own.
+    pub foreign: Option<crate::platform::Arch>,
 }
 
 /// Runs the benchmarks of `plan`; the runs under load are also drawn as PNG
@@ -139,7 +146,7 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
         progress.info(format!("bench {name}"));
         match name.as_str() {
             "join" => {
-                let j = join::join(engine, runs, progress).await?;
+                let j = join::join(engine, plan.foreign, runs, progress).await?;
                 let lab: Vec<Duration> =
                     j.one.iter().zip(&j.engine).map(|(t, e)| *t - *e).collect();
                 report.join_one_by_one = Some(summarize(&j.one));
@@ -149,18 +156,19 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
                 report.join_one_step = Some(summarize(&j.step));
             }
             "leave" => {
-                let (graceful, kill) = leave::leave(engine, runs, progress).await?;
+                let (graceful, kill) = leave::leave(engine, plan.foreign, runs, progress).await?;
                 report.leave_graceful = Some(summarize(&graceful));
                 report.leave_sigkill = Some(summarize(&kill));
             }
             "zero-downtime" => {
-                let churn = zero_downtime::zero_downtime(engine, cycles, progress).await?;
+                let churn =
+                    zero_downtime::zero_downtime(engine, plan.foreign, cycles, progress).await?;
                 let title = format!("zero downtime: {cycles} cycles 2 → 6 → 2, one SIGKILL each");
                 chart::write(&charts.join(report::CHART_ZERO), &title, &churn)?;
                 report.zero_downtime = Some(churn);
             }
             "scale-many" => {
-                let many = scale_many::many(engine, plan.scale_to, progress).await?;
+                let many = scale_many::many(engine, plan.foreign, plan.scale_to, progress).await?;
                 chart::write(
                     &charts.join(report::CHART_MANY),
                     &format!("scale 2 → {} → 2 under load", plan.scale_to),
@@ -177,6 +185,10 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
                     .context("the Swarm benchmark needs its local cluster")?;
                 report.swarm =
                     Some(swarm::swarm(cluster, runs, plan.scale_to.min(30), progress).await?);
+            }
+            "platforms" => {
+                report.platforms =
+                    Some(platforms::platforms(engine, plan.foreign, runs, progress).await?);
             }
             other => bail!(
                 "unknown benchmark `{other}`: choose among {}",
@@ -202,6 +214,7 @@ pub(super) async fn tidy(lab: &Lab, progress: &Progress) -> Result<()> {
 
 async fn fresh_lab(
     engine: &Arc<dyn Runtime>,
+    foreign: Option<crate::platform::Arch>,
     name: &str,
     webapps: u32,
     progress: &Progress,
@@ -213,6 +226,7 @@ async fn fresh_lab(
         publish: publish(),
         webapps: Some(webapps),
         stage: crate::stage::FINAL,
+        foreign,
     };
     lab.up_and_wait(&request, Some(Duration::from_secs(120)), progress)
         .await?;

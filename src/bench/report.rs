@@ -118,6 +118,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
     if let Some(w) = &r.swarm {
         swarm_rows(&mut md, w);
     }
+    if let Some(p) = &r.platforms {
+        platform_rows(&mut md, p);
+    }
     if let Some(i) = &r.images {
         let _ = writeln!(
             md,
@@ -253,6 +256,45 @@ fn load_rows(md: &mut String, what: &str, load: &super::load::LoadRun) {
             r.non_2xx,
             r.connection_errors,
             verdict(r.failed() == 0 && r.sent > 0)
+        );
+    }
+}
+
+/// The platforms benchmark's rows: no targets (emulation is as fast as the
+/// machine's qemu), the figures side by side.
+fn platform_rows(md: &mut String, rows: &[super::platforms::PlatformFigures]) {
+    for p in rows {
+        let how = if p.emulated {
+            "emulated"
+        } else {
+            "the engine's own"
+        };
+        let _ = writeln!(
+            md,
+            "| {} ({how}): agent build cold / warm | {:.0} s / {:.1} s | — | |",
+            p.platform, p.agent_cold_s, p.agent_warm_s
+        );
+        let _ = writeln!(
+            md,
+            "| {} ({how}): ha / webapp image | {:.1} MB / {:.1} MB | — | |",
+            p.platform, p.ha_mb, p.webapp_mb
+        );
+        let _ = writeln!(
+            md,
+            "| {} ({how}): `up` with 2 web apps / `scale` 2 → 6, until served, p50 | {:.1} s / {:.1} s | — | |",
+            p.platform,
+            p.up.p50 / 1000.0,
+            p.scale.p50 / 1000.0
+        );
+    }
+    if let [native, other] = rows {
+        let _ = writeln!(
+            md,
+            "| {} / {}: `up` / `scale` 2 → 6 (medians, same run) | {:.1} / {:.1} | — | |",
+            other.platform,
+            native.platform,
+            other.up.p50 / native.up.p50,
+            other.scale.p50 / native.scale.p50
         );
     }
 }

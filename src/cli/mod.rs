@@ -142,6 +142,12 @@ pub struct BuildArgs {
     /// Rebuild every layer.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// The platform of the lab's images and containers, as `docker build`
+    /// spells it: `linux/amd64` or `linux/arm64` (default: the engine's
+    /// own). Another architecture than the engine's runs under emulation.
+    #[arg(long, env = "LABCTL_PLATFORM", value_parser = crate::platform::Platform::parse, value_name = "PLATFORM")]
+    pub platform: Option<crate::platform::Platform>,
 }
 
 /// How `up` starts the lab.
@@ -375,8 +381,10 @@ pub struct CollectArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Benchmarks to run: join, leave, zero-downtime, scale-many, compose,
-    /// images (default: these six), and swarm (on a local 3-node cluster it
-    /// makes and removes; only when named).
+    /// images (default: these six), swarm (on a local 3-node cluster it
+    /// makes and removes) and platforms (the engine's own platform and
+    /// `--platform`'s, or the other architecture, under emulation), the
+    /// last two only when named.
     #[arg(value_parser = crate::bench::NAMES)]
     pub names: Vec<String>,
     /// Runs of each benchmark.

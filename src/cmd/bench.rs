@@ -45,6 +45,33 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
     )
     .await?;
     let host = ctx.lab.runtime();
+    let foreign = images::foreign_arch(host.as_ref(), &args.build).await?;
+    if foreign.is_some()
+        && names
+            .iter()
+            .any(|n| ["compose", "images", "swarm"].contains(&n.as_str()))
+    {
+        return Err(crate::usage::usage(format!(
+            "--platform {}: the compose, images and swarm benchmarks run on the engine's own \
+             platform; name the others (join, leave, zero-downtime, scale-many)",
+            args.build
+                .platform
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        )));
+    }
+    if names.iter().any(|n| n == "platforms") {
+        // Both platforms' images, before any figure is taken.
+        let native = images::engine_arch(host.as_ref()).await?;
+        let other = foreign.unwrap_or(native.other());
+        for arch in [native, other] {
+            let build = crate::cli::BuildArgs {
+                platform: Some(crate::platform::Platform::linux(arch)),
+                ..args.build.clone()
+            };
+            images::ensure(host.as_ref(), &ctx.templates, &build, false, &ctx.progress).await?;
+        }
+    }
     let plan = bench::Plan {
         names: names.iter().filter(|n| *n != "swarm").cloned().collect(),
         runs: args.runs.max(1),
@@ -52,6 +79,7 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         scale_to: args.scale_to,
         charts: args.charts.clone(),
         cluster: None,
+        foreign,
     };
     let mut report = bench::run(host, &plan, &ctx.progress).await?;
     if names.iter().any(|n| n == "swarm") {

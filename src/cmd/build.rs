@@ -12,9 +12,11 @@ pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
     let engine = ctx.lab.runtime().as_ref();
     images::ensure(engine, &ctx.templates, args, true, &ctx.progress).await?;
     ctx.progress.finish();
+    let foreign = images::foreign_arch(engine, args).await?;
     for role in Role::ALL {
-        let size = engine.image_size(role.image()).await?;
-        crate::outln!("{:<22} {:>6.1} MB", role.image(), size as f64 / 1e6)?;
+        let image = images::image_name(role, foreign);
+        let size = engine.image_size(&image).await?;
+        crate::outln!("{image:<22} {:>6.1} MB", size as f64 / 1e6)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,12 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
                 registry_port: up.registry.then_some(up.registry_port),
             };
             req.check().map_err(crate::usage::usage)?;
+            if let Some(p) = up.build.platform {
+                return Err(crate::usage::usage(format!(
+                    "--platform {p}: a local cluster's nodes run this engine's own platform; \
+                     leave out --platform"
+                )));
+            }
             Some(req)
         }
         _ => None,

@@ -64,6 +64,7 @@ async fn run_all(
     // is touched. The Swarm's nodes hold the lab's images already.
     let swarm = super::swarm::scenario_lab(ctx, on.engine, &on.place, on.registry.clone()).await?;
     let one = OnEngine {
+        foreign: images::foreign_arch(ctx.lab.runtime().as_ref(), &on.build).await?,
         lab: &ctx.lab,
         subnet: on.place.subnet,
         publish: on.place.publish(ctx.lab.names()),

@@ -24,6 +24,7 @@ pub fn check(cli: &Cli) -> Result<()> {
         Command::Up(args) => {
             check_up(&names, args)?;
             check_engine(args.engine, args.registry.as_deref(), Some(args.stage))?;
+            check_platform(args.engine, &args.build)?;
             check_bind(&args.place)
         }
         Command::Run(args) => {
@@ -86,10 +87,23 @@ fn check_engine(engine: Engine, registry: Option<&str>, stage: Option<u8>) -> Re
     Ok(())
 }
 
+/// `--platform` goes with a lab on one engine: a Swarm runs its nodes'
+/// own platform.
+fn check_platform(engine: Engine, build: &crate::cli::BuildArgs) -> Result<()> {
+    match build.platform {
+        Some(p) if engine == Engine::Swarm => Err(usage(format!(
+            "--platform {p}: a lab on a Swarm runs on its nodes' own platform; leave out \
+             --platform, or use --engine docker"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Where scenarios run fits them: on a Swarm, every step of each is one a
 /// Swarm can run.
 fn check_target(target: &ScenarioTarget, scenarios: &[Scenario]) -> Result<()> {
     check_engine(target.engine, target.registry.as_deref(), None)?;
+    check_platform(target.engine, &target.build)?;
     check_bind(&target.place)?;
     if target.engine == Engine::Swarm {
         for s in scenarios {
@@ -170,11 +184,15 @@ mod tests {
         assert!(check_args(&["--lab", "demo", "up"]).is_ok());
         assert!(check_args(&["--lab", "Demo", "up"])
             .unwrap_err()
-            .starts_with("invalid lab name `Demo`"));
+            .contains("invalid lab name `Demo`"));
         assert!(check_args(&["up", "--subnet", "10.0.0.0/8"]).is_err());
         assert!(check_args(&["--templates", "/nonexistent", "ps"])
             .unwrap_err()
-            .starts_with("template directory `/nonexistent` does not exist"));
+            .contains("template directory `/nonexistent` does not exist"));
+        assert!(check_args(&["--lab", "demo", "down", "--all"])
+            .unwrap_err()
+            .starts_with("--all removes every lab on the engine, so --lab demo says nothing"));
+        assert!(check_args(&["down", "--all"]).is_ok());
         assert!(check_args(&["run", "/nonexistent.yaml"])
             .unwrap_err()
             .starts_with("cannot read scenario `/nonexistent.yaml`"));

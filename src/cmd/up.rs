@@ -18,10 +18,19 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         stats_auth: args.stats_auth.clone(),
         ..args.place.publish(ctx.lab.names())
     };
+    // A lab that is up keeps its platform unless --platform names one; a
+    // lab that runs another platform is refused before anything is built.
+    let running = ctx.lab.observe().await?.foreign_arch();
+    let mut build = args.build.clone();
+    if build.platform.is_none() {
+        build.platform = running.map(crate::platform::Platform::linux);
+    }
+    let foreign = images::foreign_arch(ctx.lab.runtime().as_ref(), &build).await?;
+    ctx.lab.check_platform(foreign).await?;
     images::ensure(
         ctx.lab.runtime().as_ref(),
         &ctx.templates,
-        &args.build,
+        &build,
         false,
         &ctx.progress,
     )
@@ -31,6 +40,7 @@ pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
         publish,
         webapps: args.webapps,
         stage: crate::stage::Stage::new(args.stage)?,
+        foreign,
     };
     ctx.lab
         .up_and_wait(&request, args.wait.limit(), &ctx.progress)

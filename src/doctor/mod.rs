@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+mod agent;
+
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
@@ -315,6 +317,21 @@ pub async fn run(plan: &Plan) -> Vec<Check> {
         }
     };
     checks.push(base_check(&base_facts(runtime.as_ref(), &plan.build).await));
+    match crate::platform::Arch::parse(&info.arch) {
+        Some(native) => {
+            let arch = plan.build.platform.map_or(native, |p| p.arch);
+            checks.push(agent::agent_check(&agent::agent_facts(arch)));
+        }
+        None => checks.push(check(
+            "agent",
+            Level::Fail,
+            format!(
+                "the engine runs on `{}`; labctl runs the lab on amd64 and arm64",
+                info.arch
+            ),
+            None,
+        )),
+    }
     checks.push(disk_check(
         &info.root_dir,
         crate::host::free_bytes(std::path::Path::new(&info.root_dir)),

@@ -20,12 +20,13 @@ impl Lab {
             .spare(&obs.used_addresses(&network.name))
             .with_context(|| format!("no free address left on network `{}`", network.name))?;
         let stage = obs.require_stage()?;
+        let foreign = obs.foreign_arch();
         let spec = ContainerSpec {
             name: self.names().container(node),
             hostname: node.to_string(),
-            image: role.image().to_string(),
+            image: crate::images::image_name(role, foreign),
             env: Vec::new(),
-            labels: plan::labels_for(self.names(), node, role, stage),
+            labels: plan::labels_for(self.names(), node, role, stage, foreign),
             network: network.name.clone(),
             ip,
             aliases: vec![node.to_string()],

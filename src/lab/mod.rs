@@ -61,6 +61,9 @@ pub struct UpRequest {
     pub webapps: Option<u32>,
     /// The lab stage to run.
     pub stage: Stage,
+    /// The architecture the nodes run under emulation, when it is not the
+    /// engine's own (their images are built for it).
+    pub foreign: Option<crate::platform::Arch>,
 }
 
 impl Lab {
@@ -135,6 +138,34 @@ impl Lab {
             .collect())
     }
 
+    /// Fails unless the lab, if it is up, runs the platform `foreign` says
+    /// (`None`: the engine's own).
+    pub async fn check_platform(&self, foreign: Option<crate::platform::Arch>) -> Result<()> {
+        self.platform_fits(&self.observe().await?, foreign)
+    }
+
+    fn platform_fits(
+        &self,
+        obs: &Observation,
+        foreign: Option<crate::platform::Arch>,
+    ) -> Result<()> {
+        if obs.find(HA).is_none() || obs.foreign_arch() == foreign {
+            return Ok(());
+        }
+        let says = |a: Option<crate::platform::Arch>| {
+            a.map_or_else(
+                || "the engine's own platform".to_string(),
+                |a| crate::platform::Platform::linux(a).to_string(),
+            )
+        };
+        bail!(
+            "lab `{}` runs {}; run `labctl down` first to start it on {}",
+            self.names.lab(),
+            says(obs.foreign_arch()),
+            says(foreign)
+        )
+    }
+
     /// Starts the lab: network, `ha`, then its web apps; a lab that is up
     /// keeps its size unless `webapps` is given, and its stopped nodes are
     /// started. Everything that can be refused is checked before anything is
@@ -160,6 +191,7 @@ impl Lab {
                     req.stage.number()
                 );
             }
+            self.platform_fits(&obs, req.foreign)?;
         }
         let mut wanted_nodes: Vec<String> = (1..=webapps).map(naming::webapp_name).collect();
         wanted_nodes.push(HA.to_string());
@@ -197,7 +229,7 @@ impl Lab {
                 true,
             ),
         };
-        let work = match plan::scale(&obs, &network, webapps, req.stage) {
+        let work = match plan::scale(&obs, &network, webapps, req.stage, req.foreign) {
             Ok(work) => work,
             Err(e) => {
                 if new_network {
@@ -213,7 +245,14 @@ impl Lab {
                 self.runtime.start_container(&c.name).await?;
             }
             None => {
-                let spec = plan::ha_spec(&obs, &network, req.stage, &req.publish, &work.create)?;
+                let spec = plan::ha_spec(
+                    &obs,
+                    &network,
+                    req.stage,
+                    req.foreign,
+                    &req.publish,
+                    &work.create,
+                )?;
                 progress.info(format!("starting {} at {}", spec.name, spec.ip));
                 // The web apps need not wait for `ha`: they retry joining it.
                 let (ha, webapps_started) = tokio::join!(
@@ -261,7 +300,7 @@ impl Lab {
         let obs = self.observe().await?;
         let network = obs.require_network()?;
         let stage = obs.require_stage()?;
-        let work = plan::scale(&obs, network, wanted, stage)?;
+        let work = plan::scale(&obs, network, wanted, stage, obs.foreign_arch())?;
         self.check_room(&obs, wanted).await?;
         self.apply_scale(&work, progress).await
     }
@@ -370,6 +409,7 @@ impl Lab {
             network,
             observe::addressing(network)?,
             stage,
+            obs.foreign_arch(),
             &mut used,
         )?;
         self.start_specs(&specs, progress).await

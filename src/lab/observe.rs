@@ -130,6 +130,15 @@ impl Observation {
         }
     }
 
+    /// The architecture the lab's nodes run under emulation, if they do (as
+    /// `ha`'s label says).
+    pub fn foreign_arch(&self) -> Option<crate::platform::Arch> {
+        let platform = self.find(HA)?.label(labels::PLATFORM)?;
+        crate::platform::Platform::parse(platform)
+            .ok()
+            .map(|p| p.arch)
+    }
+
     /// The stage the lab runs; the lab must have `ha`.
     pub fn require_stage(&self) -> Result<Stage> {
         self.node(HA)?;

@@ -11,6 +11,7 @@ use super::observe::{addressing, Observation};
 use crate::contract::{self, Role};
 use crate::labels;
 use crate::naming::{self, Addressing, LabNames, HA};
+use crate::platform::Arch;
 use crate::runtime::{ContainerInfo, ContainerSpec, NetworkInfo};
 use crate::stage::Stage;
 
@@ -98,6 +99,7 @@ pub fn scale(
     network: &NetworkInfo,
     wanted: u32,
     stage: Stage,
+    foreign: Option<Arch>,
 ) -> Result<ScaleWork> {
     let addressing = addressing(network)?;
     check_capacity(addressing, wanted)?;
@@ -120,6 +122,7 @@ pub fn scale(
         network,
         addressing,
         stage,
+        foreign,
         &mut used,
     )?;
     Ok(ScaleWork {
@@ -150,6 +153,7 @@ pub fn webapp_specs(
     network: &NetworkInfo,
     addressing: Addressing,
     stage: Stage,
+    foreign: Option<Arch>,
     used: &mut HashSet<Ipv4Addr>,
 ) -> Result<Vec<ContainerSpec>> {
     let ha_ip = addressing.ha();
@@ -178,9 +182,9 @@ pub fn webapp_specs(
         specs.push(ContainerSpec {
             name: names.container(&node),
             hostname: node.clone(),
-            image: Role::Webapp.image().to_string(),
+            image: crate::images::image_name(Role::Webapp, foreign),
             env: env.to_env(),
-            labels: labels_for(names, &node, Role::Webapp, stage),
+            labels: labels_for(names, &node, Role::Webapp, stage, foreign),
             network: network.name.clone(),
             ip,
             aliases: vec![node],
@@ -199,6 +203,7 @@ pub fn ha_spec(
     obs: &Observation,
     network: &NetworkInfo,
     stage: Stage,
+    foreign: Option<Arch>,
     publish: &Publish,
     starting: &[ContainerSpec],
 ) -> Result<ContainerSpec> {
@@ -231,9 +236,9 @@ pub fn ha_spec(
     Ok(ContainerSpec {
         name: names.container(HA),
         hostname: HA.to_string(),
-        image: Role::Ha.image().to_string(),
+        image: crate::images::image_name(Role::Ha, foreign),
         env: env.to_env(),
-        labels: labels_for(names, HA, Role::Ha, stage),
+        labels: labels_for(names, HA, Role::Ha, stage, foreign),
         network: network.name.clone(),
         ip: addressing.ha(),
         aliases: vec![HA.to_string()],
@@ -251,14 +256,22 @@ pub fn labels_for(
     node: &str,
     role: Role,
     stage: Stage,
+    foreign: Option<Arch>,
 ) -> HashMap<String, String> {
-    HashMap::from([
+    let mut labels = HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::STAGE.to_string(), stage.number().to_string()),
         (labels::LAB.to_string(), names.lab().to_string()),
         (labels::NODE.to_string(), node.to_string()),
         (labels::ROLE.to_string(), role.word().to_string()),
-    ])
+    ]);
+    if let Some(arch) = foreign {
+        labels.insert(
+            labels::PLATFORM.to_string(),
+            crate::platform::Platform::linux(arch).to_string(),
+        );
+    }
+    labels
 }
 
 /// The labels of a new lab network, with its fresh Serf key.
@@ -337,6 +350,7 @@ mod tests {
             &net,
             addressing,
             Stage::new(6).unwrap(),
+            None,
             &mut used,
         )
         .unwrap();
@@ -359,6 +373,22 @@ mod tests {
             ]
         );
         assert_eq!(s1.labels[labels::ROLE], "backend");
+        assert_eq!(s1.image, "labctl/webapp:latest");
+        assert!(!s1.labels.contains_key(labels::PLATFORM));
+        // Under emulation: the images of that architecture, and a label
+        // that says so (scale and start read it back).
+        let arm = webapp_specs(
+            &names,
+            &[4],
+            &net,
+            addressing,
+            Stage::new(6).unwrap(),
+            Some(Arch::Arm64),
+            &mut used,
+        )
+        .unwrap();
+        assert_eq!(arm[0].image, "labctl/webapp:arm64");
+        assert_eq!(arm[0].labels[labels::PLATFORM], "linux/arm64");
         assert_eq!(s1.labels[labels::NODE], "s1");
         assert_eq!(s1.labels[labels::STAGE], "6");
         assert!(used.contains(&specs[1].ip));

@@ -36,6 +36,8 @@ pub struct OnEngine<'a> {
     pub subnet: Option<Ipv4Net>,
     /// Where `ha`'s ports are published.
     pub publish: Publish,
+    /// The architecture the nodes run under emulation, if not the engine's.
+    pub foreign: Option<crate::platform::Arch>,
 }
 
 impl std::ops::Deref for OnEngine<'_> {
@@ -76,6 +78,7 @@ impl Subject for OnEngine<'_> {
             publish: self.publish.clone(),
             webapps: Some(webapps),
             stage,
+            foreign: self.foreign,
         };
         self.up_and_wait(&request, Some(wait), progress)
             .await

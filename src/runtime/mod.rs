@@ -62,6 +62,7 @@ pub trait Runtime: Send + Sync {
         tag: &str,
         context_tar: Vec<u8>,
         labels: &HashMap<String, String>,
+        platform: Option<&str>,
         no_cache: bool,
         on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
     ) -> Result<()>;

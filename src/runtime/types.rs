@@ -202,6 +202,9 @@ pub struct EngineInfo {
     pub root_dir: String,
     /// This engine's Swarm state: `inactive`, `active`, …
     pub swarm: String,
+    /// The architecture of the engine's machine, as the engine words it
+    /// (`amd64`, `x86_64`, `arm64`, `aarch64`: see [`crate::platform::Arch`]).
+    pub arch: String,
     /// The size of its kernel's neighbour table (see [`crate::neighbours`]),
     /// when the engine runs on this host and it can be read.
     pub neighbour_limit: Option<u64>,

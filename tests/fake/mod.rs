@@ -40,6 +40,7 @@ pub fn request(names: &LabNames, webapps: Option<u32>) -> UpRequest {
         publish: Publish::defaults(names, IpAddr::from([127, 0, 0, 1]), None, None),
         webapps,
         stage: FINAL,
+        foreign: None,
     }
 }
 

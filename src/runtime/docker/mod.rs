@@ -233,6 +233,13 @@ impl Runtime for DockerEngine {
                 .and_then(|s| s.local_node_state)
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
+            // `/version` says amd64 and arm64 as platforms do; `/info` says
+            // what uname says.
+            arch: version
+                .arch
+                .filter(|a| !a.is_empty())
+                .or(info.architecture)
+                .unwrap_or_default(),
             neighbour_limit: crate::neighbours::local_limit(),
         })
     }
@@ -328,17 +335,21 @@ impl Runtime for DockerEngine {
         tag: &str,
         context_tar: Vec<u8>,
         labels: &HashMap<String, String>,
+        platform: Option<&str>,
         no_cache: bool,
         on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
     ) -> Result<()> {
-        let options = BuildImageOptionsBuilder::default()
+        let mut options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(tag)
             .rm(true)
             .forcerm(true)
             .nocache(no_cache)
-            .labels(labels)
-            .build();
+            .labels(labels);
+        if let Some(platform) = platform {
+            options = options.platform(platform);
+        }
+        let options = options.build();
         let body = bollard::body_full(context_tar.into());
         let mut stream = self.docker.build_image(options, None, Some(body));
         let mut tail: Vec<String> = Vec::new();

@@ -205,6 +205,7 @@ impl Runtime for FakeRuntime {
             kernel: "none".into(),
             root_dir: String::new(),
             swarm: "inactive".into(),
+            arch: "amd64".into(),
             neighbour_limit: self.lock().neighbour_limit,
         })
     }
@@ -251,13 +252,17 @@ impl Runtime for FakeRuntime {
         tag: &str,
         _context_tar: Vec<u8>,
         labels: &HashMap<String, String>,
+        platform: Option<&str>,
         _no_cache: bool,
         on_line: &mut (dyn for<'l> FnMut(&'l str) + Send),
     ) -> Result<()> {
         on_line(&format!("Successfully tagged {tag}"));
         let mut s = self.lock();
         s.images.insert(tag.to_string(), labels.clone());
-        s.changes.push(format!("build {tag}"));
+        s.changes.push(match platform {
+            Some(p) => format!("build {tag} for {p}"),
+            None => format!("build {tag}"),
+        });
         Ok(())
     }
 

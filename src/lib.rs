@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod cmd;
 pub mod contract;
 pub mod doctor;
+pub mod fnv;
 pub mod host;
 pub mod http;
 pub mod images;

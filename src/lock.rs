@@ -351,12 +351,7 @@ impl LabLock {
 
 /// A short, stable, file-name-safe form of an engine's ID.
 fn engine_key(engine: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in engine.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{:012x}", h >> 16)
+    format!("{:012x}", crate::fnv::fnv1a(engine.bytes()) >> 16)
 }
 
 /// Where the lock `key` (a lab's name, `cluster.NAME`, `images`) of the

@@ -23,16 +23,8 @@ pub struct Part {
 /// FNV-1a over the text with CRLF read as LF, so that an editor that
 /// changes line endings does not make a part look edited.
 fn hash(body: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut bytes = body.bytes().peekable();
-    while let Some(b) = bytes.next() {
-        if b == b'\r' && bytes.peek() == Some(&b'\n') {
-            continue;
-        }
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    let lf = body.replace("\r\n", "\n");
+    format!("{:016x}", crate::fnv::fnv1a(lf.bytes()))
 }
 
 /// A part as it is written into the file: marker, text, marker.

@@ -218,8 +218,10 @@ fn build(target: &'static str, progress: &Progress) -> Result<PathBuf> {
             env!("CARGO_MANIFEST_DIR")
         );
     };
-    progress.info(format!(
-        "building the agent for {target} from `{}` (once; later only what changed)",
+    // Up to date in a fraction of a second, usually: said only when it
+    // took long enough to notice.
+    progress.set(format!(
+        "the agent for {target}: cargo build in `{}` (the first time takes minutes)",
         source.display()
     ));
     let started = std::time::Instant::now();
@@ -251,10 +253,13 @@ fn build(target: &'static str, progress: &Progress) -> Result<PathBuf> {
             tail.join("\n")
         );
     }
-    progress.info(format!(
-        "agent for {target} ready in {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
+    if started.elapsed() > std::time::Duration::from_secs(2) {
+        progress.info(format!(
+            "built the agent for {target} from `{}` in {:.1} s",
+            source.display(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
     Ok(built_path(&source, target))
 }
 

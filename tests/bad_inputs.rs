@@ -604,6 +604,7 @@ fn three_hundred_bad_inputs_are_refused_before_the_engine_with_the_fix() {
     let files = Files::new();
     let rows = rows(&files);
     assert!(rows.len() >= 300, "only {} rows", rows.len());
+    println!("{} bad inputs", rows.len());
     let failures: Vec<String> = std::thread::scope(|scope| {
         let chunks: Vec<_> = rows
             .chunks(rows.len().div_ceil(4))

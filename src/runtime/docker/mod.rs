@@ -1,6 +1,7 @@
 //! The Docker Engine behind the runtime seam: the only module that
 //! imports bollard. Docker's refusals become [`Refusal`]s here, and only here.
 
+mod connect;
 mod exec;
 mod spec;
 mod swarm;
@@ -36,17 +37,6 @@ pub struct DockerEngine {
     id: String,
 }
 
-/// The engine's own ID, or its address when it gives none.
-async fn engine_id(docker: &Docker, host: &str) -> String {
-    docker
-        .info()
-        .await
-        .ok()
-        .and_then(|i| i.id)
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| host.to_string())
-}
-
 fn status_code(err: &DockerError) -> Option<u16> {
     match err {
         DockerError::DockerResponseServerError { status_code, .. } => Some(*status_code),
@@ -77,55 +67,6 @@ fn docker_message(err: &DockerError) -> String {
 }
 
 impl DockerEngine {
-    /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
-    /// agrees on an API version with it.
-    pub async fn connect() -> Result<Self> {
-        let endpoint = super::endpoint::from_env();
-        if let Some(why) = super::endpoint::diagnose(&endpoint) {
-            bail!(why);
-        }
-        let hint = || {
-            format!(
-                "cannot reach the Docker Engine at `{}`{}; check that it runs \
-                 (`sudo systemctl start docker`) and that you may use it (root or the `docker` \
-                 group), or point DOCKER_HOST at a running engine",
-                endpoint.host,
-                endpoint.from_where()
-            )
-        };
-        let docker = Docker::connect_with_host(&endpoint.host).with_context(hint)?;
-        let docker = docker.negotiate_version().await.with_context(hint)?;
-        docker.ping().await.with_context(hint)?;
-        let id = engine_id(&docker, &endpoint.host).await;
-        Ok(Self {
-            docker,
-            host: endpoint.host,
-            id,
-        })
-    }
-
-    /// Connects to the engine at `host` (`tcp://HOST:PORT`), for example a
-    /// node of a Swarm, and agrees on an API version with it.
-    pub async fn connect_to(host: &str) -> Result<Self> {
-        let docker = Docker::connect_with_host(host)
-            .map(|d| d.with_timeout(std::time::Duration::from_secs(600)))
-            .with_context(|| format!("connecting to the engine at `{host}`"))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .with_context(|| format!("reaching the engine at `{host}`"))?;
-        docker
-            .ping()
-            .await
-            .with_context(|| format!("reaching the engine at `{host}`"))?;
-        let id = engine_id(&docker, host).await;
-        Ok(Self {
-            docker,
-            host: host.to_string(),
-            id,
-        })
-    }
-
     /// The names (or ids) of the containers the engine lists on a network.
     async fn network_endpoints(&self, name: &str) -> Result<Vec<String>> {
         let network = self

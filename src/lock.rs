@@ -39,6 +39,21 @@ struct Opened {
 /// when it is not there, else opened for writing when this user may, and
 /// for reading otherwise (a lock needs no write access).
 fn open(path: &Path) -> Result<Opened> {
+    // A holder may remove the file between our two tries (create, open):
+    // then the next round creates it.
+    for _ in 0..100 {
+        if let Some(opened) = open_once(path)? {
+            return Ok(opened);
+        }
+    }
+    bail!(
+        "lock file `{}` kept appearing and disappearing; run the command again",
+        path.display()
+    )
+}
+
+/// One try of [`open`]: `None` when the file was removed meanwhile.
+fn open_once(path: &Path) -> Result<Option<Opened>> {
     let no_follow = libc::O_NOFOLLOW | libc::O_CLOEXEC;
     let refused = |e: std::io::Error| {
         if e.raw_os_error() == Some(libc::ELOOP) {
@@ -75,14 +90,21 @@ fn open(path: &Path) -> Result<Opened> {
                     file,
                     writable: true,
                 },
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Opened {
-                    file: OpenOptions::new()
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    match OpenOptions::new()
                         .read(true)
                         .custom_flags(no_follow)
                         .open(path)
-                        .map_err(refused)?,
-                    writable: false,
-                },
+                    {
+                        Ok(file) => Opened {
+                            file,
+                            writable: false,
+                        },
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                        Err(e) => return Err(refused(e)),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(refused(e)),
             }
         }
@@ -98,7 +120,7 @@ fn open(path: &Path) -> Result<Opened> {
             path.display()
         );
     }
-    Ok(opened)
+    Ok(Some(opened))
 }
 
 /// Whether `file` is still the file at `path` (its holder may have removed

@@ -190,3 +190,30 @@ fn two_users_wait_for_each_other() {
     c.wait().unwrap();
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn holders_coming_and_going_never_share_the_lock_nor_fail() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let path = temp_lock("churn");
+    let inside = AtomicUsize::new(0);
+    let taken = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (path, inside, taken) = (&path, &inside, &taken);
+            scope.spawn(move || {
+                for _ in 0..150 {
+                    // Every open, lock, check, write and removal must hold
+                    // while the others remove the file under it.
+                    if let Some(held) = FileLock::try_acquire(path, &format!("t{t}")).unwrap() {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        taken.fetch_add(1, Ordering::SeqCst);
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        drop(held);
+                    }
+                }
+            });
+        }
+    });
+    assert!(taken.load(Ordering::SeqCst) > 0);
+    assert!(!path.exists(), "the last holder removed it");
+}

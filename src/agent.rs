@@ -16,7 +16,7 @@ use crate::platform::Arch;
 
 /// What a program file is, as far as the lab's images care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A 64-bit little-endian ELF program: its machine, and whether it is
     /// static (no dynamic loader asked for).
     Elf { machine: u16, is_static: bool },
@@ -29,7 +29,7 @@ pub enum Kind {
 }
 
 /// Reads a program's kind from its first bytes (and its program headers).
-pub fn kind(bytes: &[u8]) -> Kind {
+pub(crate) fn kind(bytes: &[u8]) -> Kind {
     const MACH_O: [[u8; 4]; 5] = [
         [0xcf, 0xfa, 0xed, 0xfe], // 64-bit, little-endian
         [0xce, 0xfa, 0xed, 0xfe], // 32-bit, little-endian
@@ -58,7 +58,7 @@ pub fn kind(bytes: &[u8]) -> Kind {
 
 /// Whether a 64-bit little-endian ELF file asks for a dynamic loader
 /// (has a PT_INTERP program header).
-pub fn has_interpreter(elf: &[u8]) -> bool {
+pub(crate) fn has_interpreter(elf: &[u8]) -> bool {
     const PT_INTERP: u32 = 3;
     let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |o: usize| {
@@ -87,7 +87,7 @@ pub fn has_interpreter(elf: &[u8]) -> bool {
 
 /// Why `bytes` (the program `name`) cannot be the agent on `arch`, if it
 /// cannot.
-pub fn unfit(bytes: &[u8], name: &str, arch: Arch) -> Option<String> {
+pub(crate) fn unfit(bytes: &[u8], name: &str, arch: Arch) -> Option<String> {
     let want = format!("a static Linux program for {}", arch.uname());
     match kind(bytes) {
         Kind::Elf { machine, is_static } if machine == arch.elf_machine() => {
@@ -117,7 +117,7 @@ pub fn unfit(bytes: &[u8], name: &str, arch: Arch) -> Option<String> {
 
 /// Where the agent comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The running labctl: it already is a static Linux program of the
     /// engine's architecture.
     Running,
@@ -127,7 +127,7 @@ pub enum Source {
 
 /// Where the agent for an engine of `engine` comes from, given what the
 /// running labctl is (`running`, its kind).
-pub fn choose(running: Kind, engine: Arch) -> Source {
+pub(crate) fn choose(running: Kind, engine: Arch) -> Source {
     match running {
         Kind::Elf {
             machine,
@@ -140,7 +140,7 @@ pub fn choose(running: Kind, engine: Arch) -> Source {
 /// The agent for `arch`: the file `LABCTL_AGENT` names, else the running
 /// labctl when it fits, else a build of labctl's source (made once, then
 /// up to date in a second). Refused, with the fix, when it does not fit.
-pub fn for_arch(arch: Arch, progress: &Progress) -> Result<Vec<u8>> {
+pub(crate) fn for_arch(arch: Arch, progress: &Progress) -> Result<Vec<u8>> {
     if let Some(path) = std::env::var_os("LABCTL_AGENT") {
         let path = PathBuf::from(path);
         let bytes = read(&path)?;
@@ -182,7 +182,7 @@ fn source_dir() -> Option<PathBuf> {
 /// The command that builds the agent for `target` from `source`, into a
 /// target folder of its own (a `cargo test` that runs labctl holds the
 /// main one).
-pub fn build_command(source: &Path, target: &str) -> Command {
+pub(crate) fn build_command(source: &Path, target: &str) -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(source)
         .args([
@@ -264,7 +264,7 @@ fn build(target: &'static str, progress: &Progress) -> Result<PathBuf> {
 }
 
 /// Where the agent for `target` is built from `source`.
-pub fn built_path(source: &Path, target: &str) -> PathBuf {
+pub(crate) fn built_path(source: &Path, target: &str) -> PathBuf {
     source
         .join("target/agent")
         .join(target)

@@ -12,15 +12,15 @@ use crate::platform::Arch;
 use crate::runtime::Runtime;
 
 /// The image labctl makes, as repository and tag.
-pub const MADE_REPO: &str = "labctl/debian";
+pub(crate) const MADE_REPO: &str = "labctl/debian";
 /// Its tag.
-pub const MADE_TAG: &str = "bookworm-minbase";
+pub(crate) const MADE_TAG: &str = "bookworm-minbase";
 /// The Debian release the lab's images use.
 const SUITE: &str = "bookworm";
 
 /// The name of the base image labctl makes: for the engine's own
 /// architecture, or for another one run under emulation.
-pub fn made_name(foreign: Option<Arch>) -> String {
+pub(crate) fn made_name(foreign: Option<Arch>) -> String {
     match foreign {
         None => format!("{MADE_REPO}:{MADE_TAG}"),
         Some(arch) => format!("{MADE_REPO}:{MADE_TAG}-{}", arch.docker()),
@@ -29,7 +29,7 @@ pub fn made_name(foreign: Option<Arch>) -> String {
 
 /// The Debian archives named in an apt configuration: `(uri, suites)` from
 /// one-line `deb` entries and deb822 stanzas.
-pub fn apt_sources(files: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn apt_sources(files: &[(String, String)]) -> Vec<(String, Vec<String>)> {
     let mut found = Vec::new();
     for (path, text) in files {
         if path.ends_with(".sources") {
@@ -75,7 +75,7 @@ pub fn apt_sources(files: &[(String, String)]) -> Vec<(String, Vec<String>)> {
 
 /// The mirror to bootstrap from: the first archive that serves the release
 /// itself (not only its security updates).
-pub fn mirror_from(sources: &[(String, Vec<String>)]) -> Option<String> {
+pub(crate) fn mirror_from(sources: &[(String, Vec<String>)]) -> Option<String> {
     sources
         .iter()
         .find(|(_, suites)| suites.iter().any(|s| s == SUITE || s == "stable"))
@@ -111,8 +111,8 @@ fn read_host_apt() -> Vec<(String, String)> {
 }
 
 /// Makes the base image and returns its name.
-pub async fn make(
-    engine: &dyn Runtime,
+pub(crate) async fn make(
+    runtime: &dyn Runtime,
     mirror: Option<&str>,
     foreign: Option<Arch>,
     progress: &Progress,
@@ -154,7 +154,7 @@ pub async fn make(
     ));
     let root = std::env::temp_dir().join(format!("labctl-rootfs-{}", std::process::id()));
     let result = bootstrap_and_import(
-        engine,
+        runtime,
         &root,
         &mirror,
         security.as_deref(),
@@ -192,7 +192,7 @@ fn check_emulation(arch: Arch) -> Result<()> {
 }
 
 async fn bootstrap_and_import(
-    engine: &dyn Runtime,
+    runtime: &dyn Runtime,
     root: &Path,
     mirror: &str,
     security: Option<&str>,
@@ -252,7 +252,7 @@ async fn bootstrap_and_import(
     let name = made_name(foreign);
     match foreign {
         None => {
-            engine
+            runtime
                 .import_rootfs(
                     tar.stdout,
                     MADE_REPO,
@@ -268,7 +268,7 @@ async fn bootstrap_and_import(
         // An import takes the engine's own architecture whatever the files
         // are: an image archive says which it is.
         Some(arch) => {
-            engine
+            runtime
                 .load_images(image_archive(&name, arch, tar.stdout)?)
                 .await?;
         }
@@ -279,7 +279,7 @@ async fn bootstrap_and_import(
 
 /// An image archive (as `docker save` writes it) of one layer, `rootfs`,
 /// tagged `name`, for Linux on `arch`.
-pub fn image_archive(name: &str, arch: Arch, rootfs: Vec<u8>) -> Result<Vec<u8>> {
+pub(crate) fn image_archive(name: &str, arch: Arch, rootfs: Vec<u8>) -> Result<Vec<u8>> {
     use sha2::{Digest, Sha256};
     let hex = |bytes: &[u8]| {
         Sha256::digest(bytes)

@@ -9,37 +9,34 @@ use serde::{Deserialize, Serialize};
 use crate::stats::ServerState;
 
 /// The node's name in the lab and in Serf (`ha`, `s1`, …).
-pub const NODE_NAME: &str = "NODE_NAME";
+pub(crate) const NODE_NAME: &str = "NODE_NAME";
 /// A web app's own address on the lab's network.
-pub const NODE_IP: &str = "NODE_IP";
+pub(crate) const NODE_IP: &str = "NODE_IP";
 /// The lab's name.
-pub const LAB: &str = "LAB";
+pub(crate) const LAB: &str = "LAB";
 /// The tag a web app shows in its answers (its node name, as in the lab).
-pub const TAG: &str = "TAG";
+pub(crate) const TAG: &str = "TAG";
 /// The lab stage (0 to 6) the node runs.
-pub const STAGE: &str = "LABCTL_STAGE";
+pub(crate) const STAGE: &str = "LABCTL_STAGE";
 /// The lab's Serf encryption key (base64).
-pub const SERF_ENCRYPT_KEY: &str = "SERF_ENCRYPT_KEY";
+pub(crate) const SERF_ENCRYPT_KEY: &str = "SERF_ENCRYPT_KEY";
 /// Addresses the Serf agent joins, space-separated.
-pub const SERF_JOIN: &str = "SERF_JOIN";
+pub(crate) const SERF_JOIN: &str = "SERF_JOIN";
 /// `ha` up to stage 4: the servers HAProxy lists statically, `name=ip`
 /// space-separated.
-pub const STATIC_SERVERS: &str = "STATIC_SERVERS";
+pub(crate) const STATIC_SERVERS: &str = "STATIC_SERVERS";
 /// `ha`: `user:pass` the stats page asks for.
-pub const STATS_AUTH: &str = "STATS_AUTH";
+pub(crate) const STATS_AUTH: &str = "STATS_AUTH";
 /// The lab's subnet, given to nodes that run as Swarm tasks: their Serf
 /// agent advertises their address in it (a task has several networks).
-pub const SUBNET: &str = "LAB_SUBNET";
+pub(crate) const SUBNET: &str = "LAB_SUBNET";
 /// `1` when the node runs as a Swarm task.
-pub const SWARM: &str = "LABCTL_SWARM";
-/// Where a Swarm task finds the lab's Serf configuration (its key), a
-/// Swarm secret.
-pub const SERF_SECRET_FILE: &str = "/run/secrets/serf.json";
+pub(crate) const SWARM: &str = "LABCTL_SWARM";
 /// The node's role word, set by its image (`balancer` or `backend`).
-pub const ROLE: &str = "ROLE";
+pub(crate) const ROLE: &str = "ROLE";
 
 /// The environment variables that hold secrets (redacted in snapshots).
-pub const SECRETS: [&str; 2] = [SERF_ENCRYPT_KEY, STATS_AUTH];
+pub(crate) const SECRETS: [&str; 2] = [SERF_ENCRYPT_KEY, STATS_AUTH];
 
 /// What a node is in the lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +93,13 @@ impl Role {
 }
 
 /// Role word of `ha`.
-pub const BALANCER: &str = "balancer";
+pub(crate) const BALANCER: &str = "balancer";
 /// Role word of a web app.
-pub const BACKEND: &str = "backend";
+pub(crate) const BACKEND: &str = "backend";
 
 /// The environment of a node container, as the host starts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeEnv {
+pub(crate) struct NodeEnv {
     /// The node's name.
     pub node: String,
     /// The lab's name.
@@ -123,7 +120,7 @@ pub struct NodeEnv {
 
 impl NodeEnv {
     /// As `KEY=value` lines, in a fixed order.
-    pub fn to_env(&self) -> Vec<String> {
+    pub(crate) fn to_env(&self) -> Vec<String> {
         let mut env = vec![
             format!("{NODE_NAME}={}", self.node),
             format!("{LAB}={}", self.lab),
@@ -181,7 +178,18 @@ pub struct Backends {
     pub waiting: Option<String>,
     /// HAProxy's processes: its reloads and workers.
     #[serde(default)]
-    pub processes: Option<crate::node::haproxy::Processes>,
+    pub processes: Option<Processes>,
+}
+
+/// HAProxy's processes, from its master CLI (`show proc`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processes {
+    /// How many times the master reloaded (started a new worker).
+    pub reloads: u64,
+    /// The current workers' process ids.
+    pub workers: Vec<u32>,
+    /// Workers of earlier reloads still finishing their connections.
+    pub old_workers: Vec<u32>,
 }
 
 /// A server as HAProxy's configuration file names it.

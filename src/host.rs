@@ -4,19 +4,19 @@
 use std::path::Path;
 
 /// Whether `program` is on `PATH`.
-pub fn which(program: &str) -> bool {
+pub(crate) fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// Whether labctl runs as root.
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// Free bytes on the file system holding `path`, if it can be read.
-pub fn free_bytes(path: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs fills the zeroed struct for a valid C path.
@@ -32,7 +32,7 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
 }
 
 /// Whether the running kernel has module `name` loaded or installed.
-pub fn kernel_module(name: &str) -> bool {
+pub(crate) fn kernel_module(name: &str) -> bool {
     if Path::new("/sys/module").join(name).exists() {
         return true;
     }
@@ -53,7 +53,7 @@ pub fn kernel_module(name: &str) -> bool {
 
 /// Whether `ip` is an address published ports can bind to on this host:
 /// any address, loopback, or the address of one of its interfaces.
-pub fn can_bind(ip: std::net::IpAddr) -> bool {
+pub(crate) fn can_bind(ip: std::net::IpAddr) -> bool {
     if ip.is_unspecified() || ip.is_loopback() {
         return true;
     }

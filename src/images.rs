@@ -7,7 +7,6 @@ use std::hash::{Hash, Hasher};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::cli::BuildArgs;
 use crate::labels;
 use crate::output::Progress;
 use crate::runtime::Runtime;
@@ -15,6 +14,30 @@ use crate::templates::{self, HaproxyContext, Server, Templates};
 
 /// The default base image.
 pub const DEFAULT_BASE: &str = "debian:bookworm-slim";
+
+/// How the lab's images are built.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The base image of every image.
+    pub base: String,
+    /// The Debian mirror debootstrap uses (`None`: the host's apt one).
+    pub mirror: Option<String>,
+    /// Rebuild every layer.
+    pub no_cache: bool,
+    /// The platform of the images (`None`: the engine's own).
+    pub platform: Option<Platform>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            base: DEFAULT_BASE.to_string(),
+            mirror: None,
+            no_cache: false,
+            platform: None,
+        }
+    }
+}
 
 pub use crate::contract::Role;
 use crate::platform::{Arch, Platform};
@@ -36,8 +59,8 @@ pub fn image_name(role: Role, foreign: Option<Arch>) -> String {
 }
 
 /// The architecture of the engine's own platform.
-pub async fn engine_arch(engine: &dyn Runtime) -> Result<Arch> {
-    let info = engine.info().await?;
+pub async fn engine_arch(runtime: &dyn Runtime) -> Result<Arch> {
+    let info = runtime.info().await?;
     Arch::parse(&info.arch).with_context(|| {
         format!(
             "the engine runs on `{}`, and labctl runs the lab on amd64 and arm64 engines only",
@@ -48,11 +71,11 @@ pub async fn engine_arch(engine: &dyn Runtime) -> Result<Arch> {
 
 /// The architecture the lab's nodes run under emulation, when `--platform`
 /// asks for another than the engine's own (`None`: the engine's own).
-pub async fn foreign_arch(engine: &dyn Runtime, args: &BuildArgs) -> Result<Option<Arch>> {
+pub async fn foreign_arch(runtime: &dyn Runtime, args: &BuildOptions) -> Result<Option<Arch>> {
     let Some(platform) = args.platform else {
         return Ok(None);
     };
-    let native = engine_arch(engine).await?;
+    let native = engine_arch(runtime).await?;
     Ok((platform.arch != native).then_some(platform.arch))
 }
 
@@ -170,8 +193,8 @@ pub fn validate_templates(templates: &Templates) -> Result<()> {
 
 /// Finds or makes the base image and returns its name.
 async fn resolve_base(
-    engine: &dyn Runtime,
-    args: &BuildArgs,
+    runtime: &dyn Runtime,
+    args: &BuildOptions,
     foreign: Option<Arch>,
     progress: &Progress,
 ) -> Result<String> {
@@ -182,12 +205,13 @@ async fn resolve_base(
             return Ok(args.base.clone());
         }
         let made = crate::base_image::made_name(Some(arch));
-        if engine.image_labels(&made).await?.is_some() {
+        if runtime.image_labels(&made).await?.is_some() {
             return Ok(made);
         }
-        return crate::base_image::make(engine, args.mirror.as_deref(), Some(arch), progress).await;
+        return crate::base_image::make(runtime, args.mirror.as_deref(), Some(arch), progress)
+            .await;
     }
-    if engine.image_labels(&args.base).await?.is_some() {
+    if runtime.image_labels(&args.base).await?.is_some() {
         return Ok(args.base.clone());
     }
     let made = format!(
@@ -195,11 +219,11 @@ async fn resolve_base(
         crate::base_image::MADE_REPO,
         crate::base_image::MADE_TAG
     );
-    if args.base == DEFAULT_BASE && engine.image_labels(&made).await?.is_some() {
+    if args.base == DEFAULT_BASE && runtime.image_labels(&made).await?.is_some() {
         return Ok(made);
     }
     progress.set(format!("pulling {}", args.base));
-    let pull_error = match engine.pull_image(&args.base).await {
+    let pull_error = match runtime.pull_image(&args.base).await {
         Ok(()) => return Ok(args.base.clone()),
         Err(e) => e,
     };
@@ -214,14 +238,14 @@ async fn resolve_base(
         "base image {} is not present and cannot be pulled ({pull_error:#})",
         args.base
     ));
-    crate::base_image::make(engine, args.mirror.as_deref(), None, progress).await
+    crate::base_image::make(runtime, args.mirror.as_deref(), None, progress).await
 }
 
 /// Takes the lock of the engine's lab images: two commands never build
 /// (or make the base of) the same images at once.
-async fn lock(engine: &dyn Runtime, progress: &Progress) -> Result<crate::lock::LabGuard> {
+async fn lock(runtime: &dyn Runtime, progress: &Progress) -> Result<crate::lock::LabGuard> {
     const WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
-    crate::lock::LabLock::images(engine.engine_id(), WAIT)
+    crate::lock::LabLock::images(runtime.engine_id(), WAIT)
         .acquire(progress)
         .await
 }
@@ -229,27 +253,27 @@ async fn lock(engine: &dyn Runtime, progress: &Progress) -> Result<crate::lock::
 /// Builds both images. Unless `always`, an image whose build context has not
 /// changed since it was built is left as it is.
 pub async fn ensure(
-    engine: &dyn Runtime,
+    runtime: &dyn Runtime,
     templates: &Templates,
-    args: &BuildArgs,
+    args: &BuildOptions,
     always: bool,
     progress: &Progress,
 ) -> Result<()> {
     validate_templates(templates)?;
-    let native = engine_arch(engine).await?;
+    let native = engine_arch(runtime).await?;
     let arch = args.platform.map_or(native, |p| p.arch);
     let foreign = (arch != native).then_some(arch);
     // The agent first: nothing is built for an engine it could not run on.
     let binary = crate::agent::for_arch(arch, progress)?;
-    let _lock = lock(engine, progress).await?;
-    let name = resolve_base(engine, args, foreign, progress).await?;
+    let _lock = lock(runtime, progress).await?;
+    let name = resolve_base(runtime, args, foreign, progress).await?;
     let base = Base {
-        id: engine.image_id(&name).await?,
+        id: runtime.image_id(&name).await?,
         name,
     };
     for role in Role::ALL {
         build_role(
-            engine, templates, args, &base, &binary, role, foreign, always, progress,
+            runtime, templates, args, &base, &binary, role, foreign, always, progress,
         )
         .await?;
     }
@@ -259,32 +283,32 @@ pub async fn ensure(
 /// Builds the lab's browser image (headless Chromium) unless it is up to
 /// date: the first screenshot without a host browser needs it.
 pub async fn ensure_browser(
-    engine: &dyn Runtime,
+    runtime: &dyn Runtime,
     templates: &Templates,
-    args: &BuildArgs,
+    args: &BuildOptions,
     progress: &Progress,
 ) -> Result<()> {
-    ensure_tool(engine, templates, args, Role::Browser, progress).await
+    ensure_tool(runtime, templates, args, Role::Browser, progress).await
 }
 
 /// Builds one of the images that run no labctl (the browser, the local
 /// cluster's engine) from the lab's base, unless it is up to date.
 pub async fn ensure_tool(
-    engine: &dyn Runtime,
+    runtime: &dyn Runtime,
     templates: &Templates,
-    args: &BuildArgs,
+    args: &BuildOptions,
     role: Role,
     progress: &Progress,
 ) -> Result<()> {
-    let _lock = lock(engine, progress).await?;
-    let foreign = foreign_arch(engine, args).await?;
-    let name = resolve_base(engine, args, foreign, progress).await?;
+    let _lock = lock(runtime, progress).await?;
+    let foreign = foreign_arch(runtime, args).await?;
+    let name = resolve_base(runtime, args, foreign, progress).await?;
     let base = Base {
-        id: engine.image_id(&name).await?,
+        id: runtime.image_id(&name).await?,
         name,
     };
     build_role(
-        engine,
+        runtime,
         templates,
         args,
         &base,
@@ -301,9 +325,9 @@ pub async fn ensure_tool(
 /// changed since it was built.
 #[allow(clippy::too_many_arguments)]
 async fn build_role(
-    engine: &dyn Runtime,
+    runtime: &dyn Runtime,
     templates: &Templates,
-    args: &BuildArgs,
+    args: &BuildOptions,
     base: &Base,
     binary: &[u8],
     role: Role,
@@ -313,7 +337,7 @@ async fn build_role(
 ) -> Result<()> {
     let image = image_name(role, foreign);
     let context = build_context(templates, role, base, binary)?;
-    let current = engine.image_labels(&image).await?;
+    let current = runtime.image_labels(&image).await?;
     let fresh = current
         .as_ref()
         .and_then(|l| l.get(labels::CONTEXT))
@@ -336,7 +360,7 @@ async fn build_role(
     let image_labels = HashMap::from([(labels::CONTEXT.to_string(), context.digest.clone())]);
     let started = std::time::Instant::now();
     let platform = foreign.map(|a| Platform::linux(a).to_string());
-    engine
+    runtime
         .build_image(
             &image,
             context.tar,

@@ -1,39 +1,41 @@
 //! labctl: builds, runs, scales and inspects the "Docker and dynamic scaling"
 //! lab on a Docker Engine, and is the node side inside the lab's containers.
 
-pub mod agent;
-pub mod base_image;
+#![warn(unreachable_pub)]
+
+mod agent;
+mod base_image;
 pub mod bench;
 pub mod cli;
-pub mod cluster;
-pub mod cmd;
-pub mod contract;
-pub mod doctor;
-pub mod fnv;
-pub mod host;
+mod cluster;
+mod cmd;
+mod contract;
+mod doctor;
+mod fnv;
+mod host;
 pub mod http;
 pub mod images;
 pub mod lab;
-pub mod lab_report;
+mod lab_report;
 pub mod labels;
 pub mod lock;
 pub mod naming;
-pub mod neighbours;
-pub mod node;
+mod neighbours;
+mod node;
 pub mod output;
 pub mod platform;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;
 pub mod screenshot;
-pub mod snapshot;
+pub mod service;
 pub mod stage;
-pub mod stats;
-pub mod swarm;
+mod stats;
+mod swarm;
 pub mod templates;
-pub mod terminal;
+mod terminal;
 pub mod usage;
-pub mod writable;
+mod writable;
 
 use std::process::ExitCode;
 use std::time::Duration;

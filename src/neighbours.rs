@@ -8,7 +8,7 @@
 //! default, past about 30 web apps. Read here, never changed.
 
 /// The sysctl that caps the table.
-pub const LIMIT: &str = "net.ipv4.neigh.default.gc_thresh3";
+pub(crate) const LIMIT: &str = "net.ipv4.neigh.default.gc_thresh3";
 const LIMIT_FILE: &str = "/proc/sys/net/ipv4/neigh/default/gc_thresh3";
 /// Entries left for the rest of the host: its own interfaces, the engine's
 /// bridge, the proxies of published ports.
@@ -16,7 +16,7 @@ const MARGIN: u64 = 64;
 
 /// The entries a lab of `webapps` web apps and `ha` fills: one per peer in
 /// each container.
-pub fn needed(webapps: u64) -> u64 {
+pub(crate) fn needed(webapps: u64) -> u64 {
     webapps
         .saturating_add(1)
         .saturating_mul(webapps)
@@ -24,7 +24,7 @@ pub fn needed(webapps: u64) -> u64 {
 }
 
 /// The most web apps one lab can run on a table of `limit` entries.
-pub fn capacity(limit: u64) -> u64 {
+pub(crate) fn capacity(limit: u64) -> u64 {
     // The largest n with n (n + 1) <= limit - MARGIN.
     let room = u128::from(limit.saturating_sub(MARGIN));
     let n = ((4 * room + 1).isqrt() - 1) / 2;
@@ -33,7 +33,7 @@ pub fn capacity(limit: u64) -> u64 {
 
 /// The command that makes room for `webapps` web apps, with room to spare
 /// (twice the entries; the soft limits at a half and a quarter of it).
-pub fn fix(webapps: u64) -> String {
+pub(crate) fn fix(webapps: u64) -> String {
     let limit = needed(webapps).saturating_mul(2).next_power_of_two();
     format!(
         "sudo sysctl -w {LIMIT}={limit} net.ipv4.neigh.default.gc_thresh2={} net.ipv4.neigh.default.gc_thresh1={}",
@@ -44,7 +44,7 @@ pub fn fix(webapps: u64) -> String {
 
 /// What stands in the way of `webapps` web apps on a table of `limit`
 /// entries, and how to lift it; `None` when there is room.
-pub fn shortfall(webapps: u64, limit: u64) -> Option<String> {
+pub(crate) fn shortfall(webapps: u64, limit: u64) -> Option<String> {
     let needed = needed(webapps);
     (needed > limit).then(|| {
         format!(
@@ -57,7 +57,7 @@ pub fn shortfall(webapps: u64, limit: u64) -> Option<String> {
 
 /// The table's limit on this host, when the engine runs here (a local
 /// socket); `None` when it cannot be read or the engine is elsewhere.
-pub fn local_limit() -> Option<u64> {
+pub(crate) fn local_limit() -> Option<u64> {
     let endpoint = crate::runtime::endpoint::from_env();
     if !endpoint.host.starts_with("unix://") {
         return None;

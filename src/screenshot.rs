@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::cli::BuildArgs;
 use crate::contract::Role;
+use crate::images::BuildOptions;
 use crate::lab::Lab;
-use crate::naming::HA;
+use crate::naming::{HA, STATS_PORT};
 use crate::output::Progress;
 use crate::templates::Templates;
 
@@ -21,7 +21,7 @@ pub struct Screenshots<'a> {
     /// The templates (the browser's Dockerfile among them).
     pub templates: &'a Templates,
     /// The base image and mirror.
-    pub build: &'a BuildArgs,
+    pub build: &'a BuildOptions,
     /// Progress of a first build of the browser image.
     pub progress: &'a Progress,
 }
@@ -60,7 +60,7 @@ impl Screenshots<'_> {
             .await?
             .map(|a| format!("{a}@"))
             .unwrap_or_default();
-        let url = format!("http://{auth}{HA}:1936/");
+        let url = format!("http://{auth}{HA}:{STATS_PORT}/");
         let timeout = SCREENSHOT_TIMEOUT.as_secs().to_string();
         let script = format!(
             "timeout {timeout} chromium --headless --no-sandbox --disable-gpu \

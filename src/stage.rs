@@ -7,9 +7,33 @@ use anyhow::{bail, Result};
 /// The final system, and the default.
 pub const FINAL: Stage = Stage(6);
 
-/// A stage of the lab, 0 to 6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A stage of the lab, 0 to 6. On the command line and in files it is
+/// its number.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "u8", into = "u8")]
 pub struct Stage(u8);
+
+impl TryFrom<u8> for Stage {
+    type Error = anyhow::Error;
+
+    fn try_from(n: u8) -> Result<Self> {
+        Self::new(n)
+    }
+}
+
+impl From<Stage> for u8 {
+    fn from(stage: Stage) -> u8 {
+        stage.0
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// What `ha` does when Serf reports a membership event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +85,29 @@ impl Stage {
     /// Whether Serf agents run (from stage 2).
     pub fn has_serf(self) -> bool {
         self.0 >= 2
+    }
+
+    /// Whether `ha` logs the membership events it is told of (from stage 3,
+    /// in `/var/log/serf.log`).
+    pub fn logs_events(self) -> bool {
+        self.0 >= 3
+    }
+
+    /// Whether `ha` keeps the list of backends in `/nodes` (from stage 5).
+    pub fn keeps_registry(self) -> bool {
+        self.0 >= 5
+    }
+
+    /// Whether HAProxy is left as it is, the membership telling only in
+    /// `/nodes` and the configuration on file (stage 5).
+    pub fn config_on_file_only(self) -> bool {
+        self.on_event() == OnEvent::Regenerate
+    }
+
+    /// Whether the running HAProxy follows the membership (stage 6, the
+    /// final system).
+    pub fn applies_changes(self) -> bool {
+        self.on_event() == OnEvent::Apply
     }
 
     /// Whether HAProxy's servers are the lab's static `s1` and `s2` (up to
@@ -127,5 +174,18 @@ mod tests {
         assert_eq!(s(6).ha_services(), ["haproxy", "serf", "watch"]);
         assert_eq!(s(1).webapp_services(), ["webapp"]);
         assert!(Stage::new(7).is_err());
+        assert!(!s(2).logs_events() && s(3).logs_events());
+        assert!(!s(4).keeps_registry() && s(5).keeps_registry());
+        assert!(s(5).config_on_file_only() && !s(6).config_on_file_only());
+        assert!(!s(5).applies_changes() && s(6).applies_changes());
+    }
+
+    #[test]
+    fn a_stage_is_its_number_in_files() {
+        let s: Stage = serde_yaml::from_str("5").unwrap();
+        assert_eq!(s.number(), 5);
+        assert_eq!(serde_yaml::to_string(&s).unwrap().trim(), "5");
+        let e = serde_yaml::from_str::<Stage>("9").unwrap_err().to_string();
+        assert!(e.contains("stage 9 does not exist"), "{e}");
     }
 }

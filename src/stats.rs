@@ -44,7 +44,7 @@ impl ServerState {
 }
 
 /// The servers of backend `backend` in a stats CSV.
-pub fn servers(csv: &str, backend: &str) -> Vec<ServerState> {
+pub(crate) fn servers(csv: &str, backend: &str) -> Vec<ServerState> {
     let mut lines = csv.lines();
     let Some(header) = lines.next() else {
         return Vec::new();

@@ -5,13 +5,13 @@
 use std::os::fd::AsRawFd;
 
 /// Puts the terminal on stdin in raw mode until dropped.
-pub struct RawMode {
+pub(crate) struct RawMode {
     saved: libc::termios,
 }
 
 impl RawMode {
     /// Raw mode, if stdin is a terminal.
-    pub fn enable() -> Option<Self> {
+    pub(crate) fn enable() -> Option<Self> {
         let fd = std::io::stdin().as_raw_fd();
         // SAFETY: tcgetattr writes a termios into the zeroed value on success;
         // `fd` is this process's stdin, open for the whole call.
@@ -39,7 +39,7 @@ impl Drop for RawMode {
 }
 
 /// The terminal's size on stdout (rows, columns), if it is a terminal.
-pub fn size() -> Option<(u16, u16)> {
+pub(crate) fn size() -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ fills a winsize; the zeroed value is valid input.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     let fd = std::io::stdout().as_raw_fd();

@@ -36,7 +36,7 @@ fn can_create_in(dir: &Path) -> Result<(), String> {
 
 /// Checks that folder `path` (given with `option`) can be made or written
 /// into.
-pub fn dir(path: &Path, option: &str) -> Result<(), String> {
+pub(crate) fn dir(path: &Path, option: &str) -> Result<(), String> {
     let fix = format!("give {option} a folder you can write to");
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => {
@@ -60,7 +60,7 @@ pub fn dir(path: &Path, option: &str) -> Result<(), String> {
 }
 
 /// Checks that file `path` (given with `option`) can be written.
-pub fn file(path: &Path, option: &str) -> Result<(), String> {
+pub(crate) fn file(path: &Path, option: &str) -> Result<(), String> {
     let fix = format!("give {option} a file path you can write to");
     if let Ok(meta) = std::fs::metadata(path) {
         if !meta.is_file() {

@@ -89,7 +89,7 @@ pub fn compose_file(http_port: u16, key: &str) -> String {
 }
 
 pub async fn compose(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     runs: usize,
     progress: &Progress,
 ) -> Result<Compose> {
@@ -100,7 +100,7 @@ pub async fn compose(
     let project = "labctlbench";
     let (mut lu, mut cu, mut ls, mut cs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let lab_name = "bench-compose";
-    let lab = Lab::new(engine.clone(), LabNames::new(lab_name)?);
+    let lab = Lab::new(runtime.clone(), LabNames::new(lab_name)?);
     let compose_cmd = |args: &[&str]| {
         let mut c = Command::new("docker-compose");
         c.args(["-p", project, "-f"]).arg(&file).args(args);
@@ -135,7 +135,7 @@ pub async fn compose(
         // docker compose
         progress.set(format!("compose run {}: docker-compose up", run + 1));
         let port = free_port()?;
-        std::fs::write(&file, compose_file(port, &bench_key()?))?;
+        std::fs::write(&file, compose_file(port, &crate::lab::new_serf_key()?))?;
         let _ = compose_cmd(&["down", "-v"]).output().await;
         let t0 = Instant::now();
         timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=2"])).await?;
@@ -155,13 +155,6 @@ pub async fn compose(
         labctl_scale: summarize(&ls),
         compose_scale: summarize(&cs),
     })
-}
-
-fn bench_key() -> Result<String> {
-    use base64::Engine as _;
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(key))
 }
 
 #[cfg(test)]

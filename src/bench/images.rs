@@ -26,7 +26,7 @@ pub struct Images {
     pub rebuild_after_edit_s: f64,
 }
 
-pub async fn images(engine: &Arc<dyn Runtime>, progress: &Progress) -> Result<Images> {
+pub async fn images(runtime: &Arc<dyn Runtime>, progress: &Progress) -> Result<Images> {
     let exe = std::env::current_exe()?;
     progress.set("images: cold build (--no-cache)");
     let t0 = Instant::now();
@@ -57,8 +57,8 @@ pub async fn images(engine: &Arc<dyn Runtime>, progress: &Progress) -> Result<Im
     // Back to the images of the embedded templates.
     timed(Command::new(&exe).args(["--quiet", "build"])).await?;
     Ok(Images {
-        ha_mb: engine.image_size(Role::Ha.image()).await? as f64 / 1e6,
-        webapp_mb: engine.image_size(Role::Webapp.image()).await? as f64 / 1e6,
+        ha_mb: runtime.image_size(Role::Ha.image()).await? as f64 / 1e6,
+        webapp_mb: runtime.image_size(Role::Webapp.image()).await? as f64 / 1e6,
         cold_build_s: cold.as_secs_f64(),
         rebuild_after_edit_s: rebuild.as_secs_f64(),
     })

@@ -33,7 +33,7 @@ pub struct Joins {
 /// Start → verified UP, one web app at a time (2 → 12), and 2 → 12 in one
 /// step until all UP.
 pub async fn join(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     foreign: Option<Arch>,
     runs: usize,
     progress: &Progress,
@@ -43,7 +43,7 @@ pub async fn join(
     let mut in_rotation = Vec::new();
     let mut step = Vec::new();
     for run in 0..runs {
-        let lab = fresh_lab(engine, foreign, "bench-join", 2, progress).await?;
+        let lab = fresh_lab(runtime, foreign, "bench-join", 2, progress).await?;
         for n in 3..=12 {
             let node = naming::webapp_name(n);
             progress.set(format!("join run {}: {node}", run + 1));

@@ -14,7 +14,7 @@ use crate::runtime::Runtime;
 
 /// Graceful leave → out of rotation, and SIGKILL → out of rotation.
 pub async fn leave(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     foreign: Option<Arch>,
     runs: usize,
     progress: &Progress,
@@ -22,7 +22,7 @@ pub async fn leave(
     let mut graceful = Vec::new();
     let mut kill = Vec::new();
     for run in 0..runs {
-        let lab = fresh_lab(engine, foreign, "bench-leave", 12, progress).await?;
+        let lab = fresh_lab(runtime, foreign, "bench-leave", 12, progress).await?;
         for n in (3..=12).rev() {
             let node = naming::webapp_name(n);
             progress.set(format!("leave run {}: {node}", run + 1));

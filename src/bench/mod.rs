@@ -34,19 +34,62 @@ use stats::{summarize, Summary};
 /// Every benchmark, by name: the ones `labctl bench` runs when none is
 /// named ([`ALL`]), then the Swarm benchmark, which makes a local cluster of
 /// its own and runs only when named.
-pub const NAMES: [&str; 8] = [
-    "join",
-    "leave",
-    "zero-downtime",
-    "scale-many",
-    "compose",
-    "images",
-    "swarm",
-    "platforms",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Name {
+    /// Start → UP, one web app at a time.
+    Join,
+    /// A web app's leave, graceful and by SIGKILL.
+    Leave,
+    /// Scale cycles under load: requests lost.
+    ZeroDowntime,
+    /// 2 → N → 2 under load.
+    ScaleMany,
+    /// labctl beside docker compose.
+    Compose,
+    /// The images: build times and sizes.
+    Images,
+    /// The lab on a local 3-node Swarm.
+    Swarm,
+    /// The engine's own platform beside the other, under emulation.
+    Platforms,
+}
 
-/// The benchmarks `labctl bench` runs when none is named.
-pub const ALL: &[&str] = NAMES.split_at(6).0;
+impl Name {
+    /// The benchmarks `labctl bench` runs when none is named.
+    pub const ALL: [Name; 6] = [
+        Name::Join,
+        Name::Leave,
+        Name::ZeroDowntime,
+        Name::ScaleMany,
+        Name::Compose,
+        Name::Images,
+    ];
+
+    /// Its name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Name::Join => "join",
+            Name::Leave => "leave",
+            Name::ZeroDowntime => "zero-downtime",
+            Name::ScaleMany => "scale-many",
+            Name::Compose => "compose",
+            Name::Images => "images",
+            Name::Swarm => "swarm",
+            Name::Platforms => "platforms",
+        }
+    }
+
+    /// Whether it runs on the engine's own platform only.
+    pub fn native_only(self) -> bool {
+        matches!(self, Name::Compose | Name::Images | Name::Swarm)
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What `labctl bench` measured.
 #[derive(Debug, Default, Serialize)]
@@ -115,7 +158,7 @@ fn publish() -> Publish {
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Benchmarks, by name.
-    pub names: Vec<String>,
+    pub names: Vec<Name>,
     /// Runs of each.
     pub runs: usize,
     /// Scale cycles of the zero-downtime benchmark.
@@ -134,7 +177,7 @@ pub struct Plan {
 
 /// Runs the benchmarks of `plan`; the runs under load are also drawn as PNG
 /// charts.
-pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) -> Result<Report> {
+pub async fn run(runtime: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) -> Result<Report> {
     let (names, runs, cycles, charts) = (&plan.names, plan.runs, plan.cycles, &plan.charts);
     let mut report = Report {
         machine: machine(),
@@ -144,9 +187,9 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
     };
     for name in names {
         progress.info(format!("bench {name}"));
-        match name.as_str() {
-            "join" => {
-                let j = join::join(engine, plan.foreign, runs, progress).await?;
+        match name {
+            Name::Join => {
+                let j = join::join(runtime, plan.foreign, runs, progress).await?;
                 let lab: Vec<Duration> =
                     j.one.iter().zip(&j.engine).map(|(t, e)| *t - *e).collect();
                 report.join_one_by_one = Some(summarize(&j.one));
@@ -155,20 +198,20 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
                 report.join_lab = Some(summarize(&lab));
                 report.join_one_step = Some(summarize(&j.step));
             }
-            "leave" => {
-                let (graceful, kill) = leave::leave(engine, plan.foreign, runs, progress).await?;
+            Name::Leave => {
+                let (graceful, kill) = leave::leave(runtime, plan.foreign, runs, progress).await?;
                 report.leave_graceful = Some(summarize(&graceful));
                 report.leave_sigkill = Some(summarize(&kill));
             }
-            "zero-downtime" => {
+            Name::ZeroDowntime => {
                 let churn =
-                    zero_downtime::zero_downtime(engine, plan.foreign, cycles, progress).await?;
+                    zero_downtime::zero_downtime(runtime, plan.foreign, cycles, progress).await?;
                 let title = format!("zero downtime: {cycles} cycles 2 → 6 → 2, one SIGKILL each");
                 chart::write(&charts.join(report::CHART_ZERO), &title, &churn)?;
                 report.zero_downtime = Some(churn);
             }
-            "scale-many" => {
-                let many = scale_many::many(engine, plan.foreign, plan.scale_to, progress).await?;
+            Name::ScaleMany => {
+                let many = scale_many::many(runtime, plan.foreign, plan.scale_to, progress).await?;
                 chart::write(
                     &charts.join(report::CHART_MANY),
                     &format!("scale 2 → {} → 2 under load", plan.scale_to),
@@ -176,9 +219,11 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
                 )?;
                 report.many = Some(many);
             }
-            "compose" => report.compose = Some(compose::compose(engine, runs, progress).await?),
-            "images" => report.images = Some(images::images(engine, progress).await?),
-            "swarm" => {
+            Name::Compose => {
+                report.compose = Some(compose::compose(runtime, runs, progress).await?)
+            }
+            Name::Images => report.images = Some(images::images(runtime, progress).await?),
+            Name::Swarm => {
                 let cluster = plan
                     .cluster
                     .as_ref()
@@ -186,14 +231,10 @@ pub async fn run(engine: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) ->
                 report.swarm =
                     Some(swarm::swarm(cluster, runs, plan.scale_to.min(30), progress).await?);
             }
-            "platforms" => {
+            Name::Platforms => {
                 report.platforms =
-                    Some(platforms::platforms(engine, plan.foreign, runs, progress).await?);
+                    Some(platforms::platforms(runtime, plan.foreign, runs, progress).await?);
             }
-            other => bail!(
-                "unknown benchmark `{other}`: choose among {}",
-                NAMES.join(", ")
-            ),
         }
     }
     Ok(report)
@@ -213,13 +254,13 @@ pub(super) async fn tidy(lab: &Lab, progress: &Progress) -> Result<()> {
 }
 
 async fn fresh_lab(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     foreign: Option<crate::platform::Arch>,
     name: &str,
     webapps: u32,
     progress: &Progress,
 ) -> Result<Lab> {
-    let lab = Lab::new(engine.clone(), LabNames::new(name)?);
+    let lab = Lab::new(runtime.clone(), LabNames::new(name)?);
     tidy(&lab, progress).await?;
     let request = crate::lab::UpRequest {
         subnet: None,
@@ -241,7 +282,7 @@ async fn until(
     timeout: Duration,
     done: impl Fn(&[crate::stats::ServerState]) -> bool,
 ) -> Result<()> {
-    let port = lab.ha_port(1936).await?;
+    let port = lab.ha_port(crate::naming::STATS_PORT).await?;
     let started = Instant::now();
     while started.elapsed() < timeout {
         if let Ok(r) = crate::http::get_path(port, "/;csv", &[], Duration::from_secs(2)).await {

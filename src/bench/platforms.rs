@@ -68,7 +68,7 @@ fn agent_times(arch: Arch, progress: &Progress) -> Result<(f64, f64)> {
 
 /// The figures of `arch` on `engine` (whose own architecture is `native`).
 async fn one(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     native: Arch,
     arch: Arch,
     runs: usize,
@@ -86,7 +86,7 @@ async fn one(
             run + 1
         ));
         let started = Instant::now();
-        let lab = fresh_lab(engine, foreign, &name, 2, progress).await?;
+        let lab = fresh_lab(runtime, foreign, &name, 2, progress).await?;
         up.push(started.elapsed());
         let started = Instant::now();
         lab.scale_to(6, Duration::from_secs(600), progress).await?;
@@ -94,7 +94,7 @@ async fn one(
         tidy(&lab, progress).await?;
     }
     let size = |role: Role| async move {
-        engine
+        runtime
             .image_size(&crate::images::image_name(role, foreign))
             .await
             .map(|b| b as f64 / 1e6)
@@ -115,16 +115,16 @@ async fn one(
 /// the other architecture), alternating run by run would double the image
 /// builds: each platform's runs are consecutive, in one command.
 pub async fn platforms(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     other: Option<Arch>,
     runs: usize,
     progress: &Progress,
 ) -> Result<Vec<PlatformFigures>> {
-    let native = crate::images::engine_arch(engine.as_ref()).await?;
+    let native = crate::images::engine_arch(runtime.as_ref()).await?;
     let other = other.unwrap_or(native.other());
-    let mut out = vec![one(engine, native, native, runs, progress).await?];
+    let mut out = vec![one(runtime, native, native, runs, progress).await?];
     if other != native {
-        out.push(one(engine, native, other, runs, progress).await?);
+        out.push(one(runtime, native, other, runs, progress).await?);
     }
     Ok(out)
 }

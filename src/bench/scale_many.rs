@@ -29,18 +29,18 @@ pub struct Many {
 
 /// Scales 2 → `to` → 2 under load.
 pub async fn many(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     foreign: Option<Arch>,
     to: u32,
     progress: &Progress,
 ) -> Result<Many> {
     let name = "bench-many";
     // Refused at once rather than after the lab is up and loaded.
-    let limit = engine.info().await?.neighbour_limit;
+    let limit = runtime.info().await?.neighbour_limit;
     if let Some(why) = limit.and_then(|l| crate::neighbours::shortfall(u64::from(to), l)) {
         anyhow::bail!("scale-many cannot reach {to} web apps on this host: {why}; or pass a smaller --scale-to");
     }
-    let lab = fresh_lab(engine, foreign, name, 2, progress).await?;
+    let lab = fresh_lab(runtime, foreign, name, 2, progress).await?;
     let wait = Duration::from_secs(300);
     let (mut up, mut down) = (Duration::ZERO, Duration::ZERO);
     // Lighter load: many web apps starting at once already load the

@@ -72,20 +72,20 @@ pub async fn swarm(
             .context("the benchmark's cluster publishes no lab port")
     };
     let (http, stats) = (port(&cluster.web)?, port(&cluster.stats)?);
-    let engine: Arc<dyn Runtime> = runtime::connect_to(manager).await?;
-    let lab = SwarmLab::new(engine.clone(), LabNames::new(crate::naming::DEFAULT_LAB)?).await?;
+    let runtime: Arc<dyn Runtime> = runtime::connect_to(manager).await?;
+    let lab = SwarmLab::new(runtime.clone(), LabNames::new(crate::naming::DEFAULT_LAB)?).await?;
     let wait = Duration::from_secs(300);
     lab.down(progress).await?;
     let req = SwarmUp {
         subnet: crate::naming::DEFAULT_SUBNET.parse()?,
         webapps: 2,
-        http_port: 80,
-        stats_port: 1936,
+        http_port: crate::naming::HTTP_PORT,
+        stats_port: crate::naming::STATS_PORT,
         stats_auth: None,
         registry: None,
     };
     lab.up(&req, Some(wait), progress).await?;
-    let swarm = engine
+    let swarm = runtime
         .as_swarm()
         .context("the manager is no Swarm manager")?;
     let service = plan::service(lab.names(), Role::Webapp);

@@ -16,13 +16,13 @@ use crate::runtime::Runtime;
 
 /// Scales 2 → 6 → 2 `cycles` times under load, killing one web app per cycle.
 pub async fn zero_downtime(
-    engine: &Arc<dyn Runtime>,
+    runtime: &Arc<dyn Runtime>,
     foreign: Option<Arch>,
     cycles: usize,
     progress: &Progress,
 ) -> Result<Churn> {
     let name = "bench-zero";
-    let lab = fresh_lab(engine, foreign, name, 2, progress).await?;
+    let lab = fresh_lab(runtime, foreign, name, 2, progress).await?;
     let wait = Duration::from_secs(60);
     let churn = under_load(
         &lab,

@@ -2,19 +2,10 @@
 
 use std::net::IpAddr;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use ipnet::Ipv4Net;
 
 use super::{BuildArgs, Format};
-
-/// Where a lab runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Engine {
-    /// Containers on one Docker Engine.
-    Docker,
-    /// Services on a Docker Swarm (the engine labctl talks to manages it).
-    Swarm,
-}
 
 /// `cluster`'s arguments.
 #[derive(Debug, Args)]
@@ -67,7 +58,7 @@ pub struct ClusterUpArgs {
     pub http_port: u16,
 
     /// Host port of the lab's stats page.
-    #[arg(long, default_value_t = 1936, value_parser = super::parse::parse_port, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = crate::naming::STATS_PORT, value_parser = super::parse::parse_port, allow_negative_numbers = true)]
     pub stats_port: u16,
 
     /// Run an image registry beside the nodes (Debian's docker-registry):

@@ -7,7 +7,8 @@ mod parse;
 
 pub use args::{from_environment, parse};
 
-pub use cluster::{ClusterArgs, ClusterCommand, Engine};
+pub use crate::service::LabKind;
+pub use cluster::{ClusterArgs, ClusterCommand};
 pub use node::NodeCommand;
 pub use parse::{
     max_webapps, parse_bool, parse_duration, parse_node, parse_positive_duration,
@@ -150,6 +151,18 @@ pub struct BuildArgs {
     pub platform: Option<crate::platform::Platform>,
 }
 
+impl BuildArgs {
+    /// The build options these arguments ask for.
+    pub fn options(&self) -> crate::images::BuildOptions {
+        crate::images::BuildOptions {
+            base: self.base.clone(),
+            mirror: self.mirror.clone(),
+            no_cache: self.no_cache,
+            platform: self.platform,
+        }
+    }
+}
+
 /// How `up` starts the lab.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -163,13 +176,13 @@ pub struct UpArgs {
 
     /// Where the lab runs: `docker` (containers on this engine) or `swarm`
     /// (services on the Swarm this engine manages; stage 6 only).
-    #[arg(long, env = "LABCTL_ENGINE", value_enum, default_value_t = Engine::Docker)]
-    pub engine: Engine,
+    #[arg(long = "engine", env = "LABCTL_ENGINE", value_enum, default_value_t = LabKind::Docker)]
+    pub kind: LabKind,
 
     /// Make the lab behave as at the end of task N of the lab (0: HAProxy
     /// alone with static servers … 6: the final system).
-    #[arg(long, default_value_t = 6, value_parser = parse::parse_stage, value_name = "N", allow_negative_numbers = true)]
-    pub stage: u8,
+    #[arg(long, default_value_t = crate::stage::FINAL, value_parser = parse::parse_stage, value_name = "N", allow_negative_numbers = true)]
+    pub stage: crate::stage::Stage,
 
     /// Credentials the stats page asks for, `user:pass`.
     #[arg(long, env = "LABCTL_STATS_AUTH", value_parser = parse_stats_auth, value_name = "USER:PASS")]
@@ -289,9 +302,16 @@ pub struct PlacementArgs {
 }
 
 impl PlacementArgs {
-    /// Where lab `names` publishes its ports.
-    pub fn publish(&self, names: &crate::naming::LabNames) -> crate::lab::Publish {
-        crate::lab::Publish::defaults(names, self.bind, self.http_port, self.stats_port)
+    /// The placement these arguments ask for (with no stats credentials,
+    /// registry or foreign platform: each verb adds its own).
+    pub fn placement(&self) -> crate::service::Placement {
+        crate::service::Placement {
+            subnet: self.subnet,
+            bind: self.bind,
+            http_port: self.http_port,
+            stats_port: self.stats_port,
+            ..crate::service::Placement::default()
+        }
     }
 }
 
@@ -348,8 +368,8 @@ pub struct ScenarioTarget {
     /// Where the lab runs: `docker` (containers on this engine) or `swarm`
     /// (services on the Swarm this engine manages: stage 6 scenarios whose
     /// steps name no node to stop or start).
-    #[arg(long, env = "LABCTL_ENGINE", value_enum, default_value_t = Engine::Docker)]
-    pub engine: Engine,
+    #[arg(long = "engine", env = "LABCTL_ENGINE", value_enum, default_value_t = LabKind::Docker)]
+    pub kind: LabKind,
     #[command(flatten)]
     pub place: PlacementArgs,
     /// With --engine swarm: the registry (`HOST:PORT`) the Swarm's nodes
@@ -385,8 +405,8 @@ pub struct BenchArgs {
     /// makes and removes) and platforms (the engine's own platform and
     /// `--platform`'s, or the other architecture, under emulation), the
     /// last two only when named.
-    #[arg(value_parser = crate::bench::NAMES)]
-    pub names: Vec<String>,
+    #[arg(value_enum)]
+    pub names: Vec<crate::bench::Name>,
     /// Runs of each benchmark.
     #[arg(long, default_value_t = 2, value_parser = parse::parse_runs, allow_negative_numbers = true)]
     pub runs: usize,

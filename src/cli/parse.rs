@@ -91,13 +91,13 @@ fn narrow<T: TryFrom<u64>>(n: u64) -> Result<T, String> {
 }
 
 /// `up --webapps N`.
-pub fn parse_webapps(s: &str) -> Result<u32, String> {
+pub(super) fn parse_webapps(s: &str) -> Result<u32, String> {
     let range = (0, u64::from(max_webapps()));
     whole(s, "the number of web apps", range, "`-n 4`", NO_LAB_HOLDS).and_then(narrow)
 }
 
 /// `up --stage N`: a task of the lab, 0 to 6.
-pub fn parse_stage(s: &str) -> Result<u8, String> {
+pub(super) fn parse_stage(s: &str) -> Result<crate::stage::Stage, String> {
     whole(
         s,
         "the stage",
@@ -106,16 +106,17 @@ pub fn parse_stage(s: &str) -> Result<u8, String> {
         "",
     )
     .and_then(narrow)
+    .and_then(|n| crate::stage::Stage::new(n).map_err(|e| e.to_string()))
 }
 
 /// `logs --tail N`.
-pub fn parse_tail(s: &str) -> Result<u32, String> {
+pub(super) fn parse_tail(s: &str) -> Result<u32, String> {
     let range = (0, u64::from(u32::MAX));
     whole(s, "the number of lines", range, "`-n 20`", "").and_then(narrow)
 }
 
 /// `events --count N`.
-pub fn parse_events(s: &str) -> Result<usize, String> {
+pub(super) fn parse_events(s: &str) -> Result<usize, String> {
     whole(
         s,
         "the number of events",
@@ -127,17 +128,17 @@ pub fn parse_events(s: &str) -> Result<usize, String> {
 }
 
 /// `bench --runs N`.
-pub fn parse_runs(s: &str) -> Result<usize, String> {
+pub(super) fn parse_runs(s: &str) -> Result<usize, String> {
     whole(s, "the number of runs", (1, 1000), "`--runs 3`", "").and_then(narrow)
 }
 
 /// `bench --cycles N`.
-pub fn parse_cycles(s: &str) -> Result<usize, String> {
+pub(super) fn parse_cycles(s: &str) -> Result<usize, String> {
     whole(s, "the number of cycles", (1, 10_000), "`--cycles 10`", "").and_then(narrow)
 }
 
 /// `cluster up --nodes N`.
-pub fn parse_cluster_nodes(s: &str) -> Result<u32, String> {
+pub(super) fn parse_cluster_nodes(s: &str) -> Result<u32, String> {
     let max = crate::cluster::plan::MAX_NODES;
     whole(
         s,
@@ -150,13 +151,13 @@ pub fn parse_cluster_nodes(s: &str) -> Result<u32, String> {
 }
 
 /// A host port; 0 lets the engine pick a free one.
-pub fn parse_port(s: &str) -> Result<u16, String> {
+pub(super) fn parse_port(s: &str) -> Result<u16, String> {
     whole(s, "a port", (0, 65535), "`8080`; 0 picks a free port", "").and_then(narrow)
 }
 
 /// A subnet written with its prefix length, of the size a lab takes
 /// (/16 to /26), in a range an engine can give containers.
-pub fn parse_subnet(s: &str) -> Result<ipnet::Ipv4Net, String> {
+pub(super) fn parse_subnet(s: &str) -> Result<ipnet::Ipv4Net, String> {
     let net: ipnet::Ipv4Net = match s.parse() {
         Ok(net) => net,
         Err(_) if s.parse::<std::net::Ipv4Addr>().is_ok() => {
@@ -195,7 +196,7 @@ pub fn parse_subnet(s: &str) -> Result<ipnet::Ipv4Net, String> {
 
 /// A subnet for a local cluster's network: as a lab's, any size from /16
 /// to /28.
-pub fn parse_cluster_subnet(s: &str) -> Result<ipnet::Ipv4Net, String> {
+pub(super) fn parse_cluster_subnet(s: &str) -> Result<ipnet::Ipv4Net, String> {
     match parse_subnet(s) {
         Err(e) if e.contains("wrong size") => {
             let net: ipnet::Ipv4Net = s.parse().map_err(|_| e.clone())?;
@@ -226,21 +227,21 @@ pub fn parse_node(s: &str) -> Result<String, String> {
 }
 
 /// A lab's name (see [`crate::naming::LabNames::new`]).
-pub fn parse_lab(s: &str) -> Result<String, String> {
+pub(super) fn parse_lab(s: &str) -> Result<String, String> {
     crate::naming::LabNames::new(s)
         .map(|_| s.to_string())
         .map_err(|e| format!("{e:#}"))
 }
 
 /// A local cluster's name.
-pub fn parse_cluster_name(s: &str) -> Result<String, String> {
+pub(super) fn parse_cluster_name(s: &str) -> Result<String, String> {
     crate::cluster::plan::check_name(s)
         .map(|()| s.to_string())
         .map_err(|e| format!("{e:#}"))
 }
 
 /// A folder that exists (`--templates`).
-pub fn parse_existing_dir(s: &str) -> Result<std::path::PathBuf, String> {
+pub(super) fn parse_existing_dir(s: &str) -> Result<std::path::PathBuf, String> {
     let path = std::path::PathBuf::from(s);
     if path.is_dir() {
         Ok(path)
@@ -333,7 +334,7 @@ pub fn parse_scale_target(s: &str) -> Result<u32, String> {
 }
 
 /// A registry as `HOST[:PORT]`, without a scheme or a path.
-pub fn parse_registry(s: &str) -> Result<String, String> {
+pub(super) fn parse_registry(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && !s.contains("://")
         && !s.contains('/')

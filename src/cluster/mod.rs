@@ -3,7 +3,7 @@
 //! lab's images loaded into every node (no registry needed), or pushed to
 //! the cluster's own registry for the nodes to pull.
 
-pub mod plan;
+pub(crate) mod plan;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use futures_util::future::try_join_all;
 
-use crate::cli::BuildArgs;
 use crate::contract::Role;
+use crate::images::BuildOptions;
 use crate::output::Progress;
 use crate::runtime::{self, Runtime};
 use crate::templates::Templates;
-pub use plan::{ClusterRequest, ClusterSummary};
+pub(crate) use plan::{ClusterRequest, ClusterSummary};
 
 /// How long a node's engine may take to answer after its container starts.
 const ENGINE_START: Duration = Duration::from_secs(90);
@@ -25,8 +25,8 @@ const ENGINE_START: Duration = Duration::from_secs(90);
 const LAB_IMAGES: [&str; 2] = ["labctl/ha:latest", "labctl/webapp:latest"];
 
 /// The local clusters on the host's engine.
-pub async fn list(host: &dyn Runtime) -> Result<Vec<ClusterSummary>> {
-    let containers = host
+pub(crate) async fn list(runtime: &dyn Runtime) -> Result<Vec<ClusterSummary>> {
+    let containers = runtime
         .containers_with_label(crate::labels::MANAGED, "true")
         .await?;
     Ok(plan::summarize(&containers))
@@ -37,7 +37,7 @@ async fn wait_engine(url: &str) -> Result<Arc<dyn Runtime>> {
     let started = Instant::now();
     loop {
         match runtime::connect_to(url).await {
-            Ok(engine) => return Ok(engine),
+            Ok(runtime) => return Ok(runtime),
             Err(e) if started.elapsed() > ENGINE_START => {
                 return Err(e).with_context(|| {
                     format!(
@@ -52,8 +52,8 @@ async fn wait_engine(url: &str) -> Result<Arc<dyn Runtime>> {
     }
 }
 
-fn swarm_of(engine: &dyn Runtime) -> Result<&dyn runtime::swarm::Swarm> {
-    engine
+fn swarm_of(runtime: &dyn Runtime) -> Result<&dyn runtime::swarm::Swarm> {
+    runtime
         .as_swarm()
         .context("this engine cannot be a Swarm node")
 }
@@ -61,15 +61,15 @@ fn swarm_of(engine: &dyn Runtime) -> Result<&dyn runtime::swarm::Swarm> {
 /// Makes the cluster: builds the images it needs, starts the nodes, forms
 /// the Swarm and loads the lab's images into every node. What it made is
 /// removed again if it fails. Returns the cluster as it then is.
-pub async fn up(
-    host: &dyn Runtime,
+pub(crate) async fn up(
+    runtime: &dyn Runtime,
     templates: &Templates,
-    build: &BuildArgs,
+    build: &BuildOptions,
     req: &ClusterRequest,
     progress: &Progress,
 ) -> Result<ClusterSummary> {
-    make(host, templates, build, req, progress).await?;
-    list(host)
+    make(runtime, templates, build, req, progress).await?;
+    list(runtime)
         .await?
         .into_iter()
         .find(|c| c.name == req.name)
@@ -77,15 +77,19 @@ pub async fn up(
 }
 
 async fn make(
-    host: &dyn Runtime,
+    runtime: &dyn Runtime,
     templates: &Templates,
-    build: &BuildArgs,
+    build: &BuildOptions,
     req: &ClusterRequest,
     progress: &Progress,
 ) -> Result<String> {
     req.check().map_err(crate::usage::usage)?;
-    crate::images::ensure(host, templates, build, false, progress).await?;
-    if let Some(existing) = list(host).await?.into_iter().find(|c| c.name == req.name) {
+    crate::images::ensure(runtime, templates, build, false, progress).await?;
+    if let Some(existing) = list(runtime)
+        .await?
+        .into_iter()
+        .find(|c| c.name == req.name)
+    {
         let manager = existing.manager.clone().with_context(|| {
             format!(
                 "cluster `{}` has no manager publishing its engine; remove it with \
@@ -102,18 +106,18 @@ async fn make(
                 name_flag(&req.name)
             );
         }
-        restart_stopped(host, &existing, progress).await?;
-        refresh_images(host, &existing, progress).await?;
+        restart_stopped(runtime, &existing, progress).await?;
+        refresh_images(runtime, &existing, progress).await?;
         return Ok(manager);
     }
-    crate::images::ensure_tool(host, templates, build, Role::Engine, progress).await?;
+    crate::images::ensure_tool(runtime, templates, build, Role::Engine, progress).await?;
     if req.registry_port.is_some() {
-        crate::images::ensure_tool(host, templates, build, Role::Registry, progress).await?;
+        crate::images::ensure_tool(runtime, templates, build, Role::Registry, progress).await?;
     }
-    let made = form(host, req, progress).await;
+    let made = form(runtime, req, progress).await;
     if made.is_err() {
         progress.info(format!("removing the half-made cluster `{}`", req.name));
-        let _ = down(host, &req.name, progress).await;
+        let _ = down(runtime, &req.name, progress).await;
     }
     made
 }
@@ -127,28 +131,29 @@ fn name_flag(name: &str) -> String {
 }
 
 /// Starts the nodes and forms the Swarm.
-async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> Result<String> {
+async fn form(runtime: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> Result<String> {
     let network = plan::network(&req.name);
-    host.create_network(
-        &network,
-        req.subnet,
-        plan::gateway(req.subnet),
-        &plan::cluster_labels(&req.name),
-    )
-    .await
-    .map_err(|e| {
-        if runtime::refused(&e, |r| matches!(r, runtime::Refusal::Overlaps(_))) {
-            e.context("choose another subnet for the cluster's nodes with --subnet")
-        } else {
-            e
-        }
-    })?;
+    runtime
+        .create_network(
+            &network,
+            req.subnet,
+            plan::gateway(req.subnet),
+            &plan::cluster_labels(&req.name),
+        )
+        .await
+        .map_err(|e| {
+            if runtime::refused(&e, |r| matches!(r, runtime::Refusal::Overlaps(_))) {
+                e.context("choose another subnet for the cluster's nodes with --subnet")
+            } else {
+                e
+            }
+        })?;
     if let Some(spec) = plan::registry_spec(req) {
         progress.info(format!(
             "starting the cluster's registry at {}",
             plan::registry_address(req.subnet)
         ));
-        start(host, &spec).await?;
+        start(runtime, &spec).await?;
     }
     let specs = plan::node_specs(req);
     progress.info(format!(
@@ -159,16 +164,16 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
         req.subnet
     ));
     for spec in &specs {
-        start(host, spec).await?;
+        start(runtime, spec).await?;
     }
     let engines = try_join_all(specs.iter().map(|s| wait_engine_at(s.ip))).await?;
     progress.info("forming the Swarm (node1 manages)");
     let manager_ip = specs[0].ip;
     let token = swarm_of(engines[0].as_ref())?.init(manager_ip).await?;
-    let joins = engines.iter().zip(&specs).skip(1).map(|(engine, spec)| {
+    let joins = engines.iter().zip(&specs).skip(1).map(|(runtime, spec)| {
         let token = token.clone();
         async move {
-            swarm_of(engine.as_ref())?
+            swarm_of(runtime.as_ref())?
                 .join(&manager_ip.to_string(), &token, spec.ip)
                 .await
         }
@@ -176,9 +181,14 @@ async fn form(host: &dyn Runtime, req: &ClusterRequest, progress: &Progress) -> 
     let images = async {
         match req.registry_port {
             Some(port) => {
-                push_images(host, &format!("{}:{port}", host_side(req.bind)), progress).await
+                push_images(
+                    runtime,
+                    &format!("{}:{port}", host_side(req.bind)),
+                    progress,
+                )
+                .await
             }
-            None => load_images(host, &engines, progress).await,
+            None => load_images(runtime, &engines, progress).await,
         }
     };
     let (joined, imaged) = tokio::join!(try_join_all(joins), images);
@@ -210,9 +220,9 @@ fn host_side(bind: std::net::IpAddr) -> String {
 }
 
 /// Creates and starts one of the cluster's containers.
-async fn start(host: &dyn Runtime, spec: &runtime::ContainerSpec) -> Result<()> {
-    host.create_container(spec).await?;
-    match host.start_container(&spec.name).await {
+async fn start(runtime: &dyn Runtime, spec: &runtime::ContainerSpec) -> Result<()> {
+    runtime.create_container(spec).await?;
+    match runtime.start_container(&spec.name).await {
         Err(e) if runtime::refused(&e, |r| matches!(r, runtime::Refusal::PortTaken(_))) => Err(e
             .context(
                 "a host port of the cluster is taken; choose others with --api-port, \
@@ -224,11 +234,11 @@ async fn start(host: &dyn Runtime, spec: &runtime::ContainerSpec) -> Result<()> 
 
 /// Loads the lab's images into every node's engine.
 async fn load_images(
-    host: &dyn Runtime,
+    runtime: &dyn Runtime,
     engines: &[Arc<dyn Runtime>],
     progress: &Progress,
 ) -> Result<()> {
-    let archive = host
+    let archive = runtime
         .export_images(&LAB_IMAGES)
         .await
         .context("saving the lab's images for the cluster's nodes")?;
@@ -238,10 +248,10 @@ async fn load_images(
         if engines.len() == 1 { "" } else { "s" },
         archive.len() / 1_000_000
     ));
-    try_join_all(engines.iter().enumerate().map(|(i, engine)| {
+    try_join_all(engines.iter().enumerate().map(|(i, runtime)| {
         let archive = archive.clone();
         async move {
-            engine
+            runtime
                 .load_images(archive)
                 .await
                 .with_context(|| format!("loading the lab's images into node{}", i + 1))
@@ -253,8 +263,8 @@ async fn load_images(
 
 /// Pushes the lab's images from the host's engine to the cluster's
 /// registry, published on the host at `registry` (waiting for it to answer).
-async fn push_images(host: &dyn Runtime, registry: &str, progress: &Progress) -> Result<()> {
-    let swarm = swarm_of(host)?;
+async fn push_images(runtime: &dyn Runtime, registry: &str, progress: &Progress) -> Result<()> {
+    let swarm = swarm_of(runtime)?;
     progress.info(format!(
         "pushing the lab's images to the cluster's registry ({registry})"
     ));
@@ -282,18 +292,18 @@ async fn wait_engine_at(ip: std::net::Ipv4Addr) -> Result<Arc<dyn Runtime>> {
 /// Starts the nodes of a cluster that were stopped, and waits for them to
 /// be ready in the Swarm again.
 async fn restart_stopped(
-    host: &dyn Runtime,
+    runtime: &dyn Runtime,
     cluster: &ClusterSummary,
     progress: &Progress,
 ) -> Result<()> {
-    for registry in host
+    for registry in runtime
         .containers_with_label(plan::CLUSTER, &cluster.name)
         .await?
         .iter()
         .filter(|c| plan::is_registry(c) && !c.state.is_running())
     {
         progress.info(format!("starting {} again", registry.name));
-        host.start_container(&registry.name).await?;
+        runtime.start_container(&registry.name).await?;
     }
     let stopped: Vec<&String> = cluster
         .nodes
@@ -313,16 +323,16 @@ async fn restart_stopped(
             .join(", ")
     ));
     for name in &stopped {
-        host.start_container(name).await?;
+        runtime.start_container(name).await?;
     }
     let manager = cluster
         .manager
         .as_deref()
         .context("the cluster's manager publishes no engine port")?;
-    let engine = wait_engine(manager).await?;
+    let runtime = wait_engine(manager).await?;
     let started = Instant::now();
     loop {
-        let nodes = swarm_of(engine.as_ref())?.nodes().await?;
+        let nodes = swarm_of(runtime.as_ref())?.nodes().await?;
         if nodes.len() == cluster.nodes.len() && nodes.iter().all(|n| n.state == "ready") {
             return Ok(());
         }
@@ -344,19 +354,19 @@ async fn restart_stopped(
 /// Loads the lab's images again into the nodes whose copies differ from the
 /// host's (after `labctl build`).
 async fn refresh_images(
-    host: &dyn Runtime,
+    runtime: &dyn Runtime,
     cluster: &ClusterSummary,
     progress: &Progress,
 ) -> Result<()> {
     if let Some(registry) = &cluster.registry_host {
         // Layers the registry holds already are not sent again.
-        return push_images(host, registry, progress).await;
+        return push_images(runtime, registry, progress).await;
     }
     let mut wanted = Vec::new();
     for image in LAB_IMAGES {
-        wanted.push(host.image_id(image).await?);
+        wanted.push(runtime.image_id(image).await?);
     }
-    let containers = host
+    let containers = runtime
         .containers_with_label(plan::CLUSTER, &cluster.name)
         .await?;
     let mut stale = Vec::new();
@@ -366,19 +376,19 @@ async fn refresh_images(
             .get(&plan::network(&cluster.name))
             .copied()
             .with_context(|| format!("node container `{}` has no address", c.name))?;
-        let engine = wait_engine_at(ip).await?;
+        let runtime = wait_engine_at(ip).await?;
         let mut ids = Vec::new();
         for image in LAB_IMAGES {
-            ids.push(engine.image_id(image).await.unwrap_or_default());
+            ids.push(runtime.image_id(image).await.unwrap_or_default());
         }
         if ids != wanted {
-            stale.push((c.name.clone(), engine));
+            stale.push((c.name.clone(), runtime));
         }
     }
     if stale.is_empty() {
         return Ok(());
     }
-    let archive = host.export_images(&LAB_IMAGES).await?;
+    let archive = runtime.export_images(&LAB_IMAGES).await?;
     progress.info(format!(
         "loading the lab's new images into {}",
         stale
@@ -390,7 +400,7 @@ async fn refresh_images(
     try_join_all(
         stale
             .iter()
-            .map(|(_, engine)| engine.load_images(archive.clone())),
+            .map(|(_, runtime)| runtime.load_images(archive.clone())),
     )
     .await?;
     Ok(())
@@ -398,9 +408,13 @@ async fn refresh_images(
 
 /// Removes a cluster's nodes (with the images and containers they held) and
 /// its network. A cluster that is not there is fine.
-pub async fn down(host: &dyn Runtime, name: &str, progress: &Progress) -> Result<Vec<String>> {
+pub(crate) async fn down(
+    runtime: &dyn Runtime,
+    name: &str,
+    progress: &Progress,
+) -> Result<Vec<String>> {
     plan::check_name(name).map_err(crate::usage::usage)?;
-    let containers = host.containers_with_label(plan::CLUSTER, name).await?;
+    let containers = runtime.containers_with_label(plan::CLUSTER, name).await?;
     let removed: Vec<String> = containers
         .iter()
         .filter(|c| c.label(crate::labels::MANAGED) == Some("true"))
@@ -409,11 +423,11 @@ pub async fn down(host: &dyn Runtime, name: &str, progress: &Progress) -> Result
     if !removed.is_empty() {
         progress.info(format!("removing {}", removed.join(", ")));
     }
-    try_join_all(removed.iter().map(|n| host.remove_container(n))).await?;
+    try_join_all(removed.iter().map(|n| runtime.remove_container(n))).await?;
     let network = plan::network(name);
-    if let Some(net) = host.network(&network).await? {
+    if let Some(net) = runtime.network(&network).await? {
         if net.labels.get(plan::CLUSTER).map(String::as_str) == Some(name) {
-            host.remove_network(&network).await?;
+            runtime.remove_network(&network).await?;
         }
     }
     Ok(removed)

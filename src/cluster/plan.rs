@@ -8,34 +8,35 @@ use ipnet::Ipv4Net;
 
 use crate::contract::Role;
 use crate::labels;
+use crate::naming::{HTTP_PORT, STATS_PORT};
 use crate::runtime::{ContainerInfo, ContainerSpec};
 
 /// The default cluster's name.
-pub const DEFAULT_CLUSTER: &str = "swarm";
+pub(crate) const DEFAULT_CLUSTER: &str = "swarm";
 /// The default subnet of the cluster's own network (the hosts' network,
 /// not the lab's overlay).
-pub const DEFAULT_SUBNET: &str = "192.168.142.0/24";
+pub(crate) const DEFAULT_SUBNET: &str = "192.168.142.0/24";
 /// The port a node's engine listens on, inside the cluster's network.
-pub const ENGINE_PORT: u16 = 2375;
+pub(crate) const ENGINE_PORT: u16 = 2375;
 /// The most nodes a local cluster may have.
-pub const MAX_NODES: u32 = 9;
+pub(crate) const MAX_NODES: u32 = 9;
 /// Host offset of node 1 (node N is at offset 10 + N).
 const NODE_OFFSET: u32 = 10;
 /// Host offset of the cluster's registry (just before node 1).
 const REGISTRY_OFFSET: u32 = 10;
 /// The port the cluster's registry serves on, inside the cluster's network.
-pub const REGISTRY_PORT: u16 = 5000;
+pub(crate) const REGISTRY_PORT: u16 = 5000;
 /// Label: on the cluster's registry, where the nodes reach it (`ip:port`).
-pub const CLUSTER_REGISTRY: &str = "io.labctl.cluster-registry";
+pub(crate) const CLUSTER_REGISTRY: &str = "io.labctl.cluster-registry";
 
 /// Label: the local cluster a container or network belongs to.
-pub const CLUSTER: &str = "io.labctl.cluster";
+pub(crate) const CLUSTER: &str = "io.labctl.cluster";
 /// Label: a cluster container's node number (1 is the manager).
-pub const CLUSTER_NODE: &str = "io.labctl.cluster-node";
+pub(crate) const CLUSTER_NODE: &str = "io.labctl.cluster-node";
 
 /// What `cluster up` is asked for.
 #[derive(Debug, Clone)]
-pub struct ClusterRequest {
+pub(crate) struct ClusterRequest {
     /// The cluster's name.
     pub name: String,
     /// How many nodes (one manager, the rest workers).
@@ -56,7 +57,7 @@ pub struct ClusterRequest {
 
 impl ClusterRequest {
     /// Checks what the user gave.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         check_name(&self.name)?;
         if !(1..=MAX_NODES).contains(&self.nodes) {
             bail!(
@@ -89,7 +90,7 @@ impl ClusterRequest {
 }
 
 /// Checks a cluster name: lowercase letters, digits and dashes, at most 24.
-pub fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 24
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -106,27 +107,27 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// The cluster's network: `labctl-<name>`.
-pub fn network(name: &str) -> String {
+pub(crate) fn network(name: &str) -> String {
     format!("labctl-{name}")
 }
 
 /// The container of node `n`: `labctl-<name>-<n>`.
-pub fn container(name: &str, n: u32) -> String {
+pub(crate) fn container(name: &str, n: u32) -> String {
     format!("labctl-{name}-{n}")
 }
 
 /// The host name of node `n` (`node1` is the manager).
-pub fn hostname(n: u32) -> String {
+pub(crate) fn hostname(n: u32) -> String {
     format!("node{n}")
 }
 
 /// The address of node `n` on the cluster's network.
-pub fn address(subnet: Ipv4Net, n: u32) -> Ipv4Addr {
+pub(crate) fn address(subnet: Ipv4Net, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + NODE_OFFSET + n)
 }
 
 /// Where the cluster's nodes reach its registry: `192.168.142.10:5000`.
-pub fn registry_address(subnet: Ipv4Net) -> String {
+pub(crate) fn registry_address(subnet: Ipv4Net) -> String {
     let ip = Ipv4Addr::from(u32::from(subnet.network()) + REGISTRY_OFFSET);
     format!("{ip}:{REGISTRY_PORT}")
 }
@@ -134,7 +135,7 @@ pub fn registry_address(subnet: Ipv4Net) -> String {
 /// The cluster's registry container, when it has one: on the cluster's
 /// network, its port published on the host (where the host's engine pushes
 /// to it: an engine trusts a plain-HTTP registry on its loopback).
-pub fn registry_spec(req: &ClusterRequest) -> Option<ContainerSpec> {
+pub(crate) fn registry_spec(req: &ClusterRequest) -> Option<ContainerSpec> {
     let port = req.registry_port?;
     let mut labels = cluster_labels(&req.name);
     labels.insert(labels::ROLE.to_string(), Role::Registry.word().to_string());
@@ -154,22 +155,22 @@ pub fn registry_spec(req: &ClusterRequest) -> Option<ContainerSpec> {
 }
 
 /// Whether a cluster container is its registry (not a node).
-pub fn is_registry(c: &ContainerInfo) -> bool {
+pub(crate) fn is_registry(c: &ContainerInfo) -> bool {
     c.label(CLUSTER_REGISTRY).is_some()
 }
 
 /// The gateway of the cluster's network (its first address).
-pub fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
+pub(crate) fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()) + 1)
 }
 
 /// The engine address of a node reached on the cluster's network.
-pub fn engine_url(ip: Ipv4Addr) -> String {
+pub(crate) fn engine_url(ip: Ipv4Addr) -> String {
     format!("tcp://{ip}:{ENGINE_PORT}")
 }
 
 /// The labels of the cluster's network and nodes.
-pub fn cluster_labels(name: &str) -> HashMap<String, String> {
+pub(crate) fn cluster_labels(name: &str) -> HashMap<String, String> {
     HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (CLUSTER.to_string(), name.to_string()),
@@ -179,7 +180,7 @@ pub fn cluster_labels(name: &str) -> HashMap<String, String> {
 
 /// The containers of the cluster's nodes: node 1 (the manager) publishes
 /// its engine and the lab's two ports on the host.
-pub fn node_specs(req: &ClusterRequest) -> Vec<ContainerSpec> {
+pub(crate) fn node_specs(req: &ClusterRequest) -> Vec<ContainerSpec> {
     (1..=req.nodes)
         .map(|n| {
             let mut labels = cluster_labels(&req.name);
@@ -188,8 +189,8 @@ pub fn node_specs(req: &ClusterRequest) -> Vec<ContainerSpec> {
                 let bind = req.bind.to_string();
                 vec![
                     (ENGINE_PORT, bind.clone(), req.api_port),
-                    (80, bind.clone(), req.http_port),
-                    (1936, bind, req.stats_port),
+                    (HTTP_PORT, bind.clone(), req.http_port),
+                    (STATS_PORT, bind, req.stats_port),
                 ]
             } else {
                 Vec::new()
@@ -213,7 +214,7 @@ pub fn node_specs(req: &ClusterRequest) -> Vec<ContainerSpec> {
 }
 
 /// The manager's engine as the host reaches it: `tcp://127.0.0.1:2375`.
-pub fn manager_url(manager: &ContainerInfo) -> Option<String> {
+pub(crate) fn manager_url(manager: &ContainerInfo) -> Option<String> {
     let port = manager.host_port(ENGINE_PORT)?;
     let ip = manager
         .ports
@@ -251,7 +252,7 @@ pub struct ClusterSummary {
 }
 
 /// The clusters among the containers that carry the cluster label.
-pub fn summarize(containers: &[ContainerInfo]) -> Vec<ClusterSummary> {
+pub(crate) fn summarize(containers: &[ContainerInfo]) -> Vec<ClusterSummary> {
     let mut clusters: std::collections::BTreeMap<String, ClusterSummary> = Default::default();
     for c in containers {
         let Some(name) = c.label(CLUSTER) else {
@@ -282,8 +283,8 @@ pub fn summarize(containers: &[ContainerInfo]) -> Vec<ClusterSummary> {
             .push((n, c.name.clone(), c.state.as_str().to_string()));
         if n == 1 {
             entry.manager = manager_url(c);
-            entry.web = published(c, 80);
-            entry.stats = published(c, 1936);
+            entry.web = published(c, HTTP_PORT);
+            entry.stats = published(c, STATS_PORT);
         }
     }
     let mut out: Vec<_> = clusters.into_values().collect();

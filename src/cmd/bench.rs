@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::Context;
-use crate::bench;
+use crate::bench::{self, Name};
 use crate::cli::{BenchArgs, BenchFormat};
 use crate::images;
 
@@ -23,34 +23,17 @@ fn bench_cluster() -> crate::cluster::ClusterRequest {
     }
 }
 
-pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
-    let names: Vec<String> = if args.names.is_empty() {
-        bench::ALL.iter().map(|s| (*s).to_string()).collect()
+pub(super) async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
+    let names: Vec<Name> = if args.names.is_empty() {
+        Name::ALL.to_vec()
     } else {
         args.names.clone()
     };
-    for n in &names {
-        anyhow::ensure!(
-            bench::NAMES.contains(&n.as_str()),
-            "unknown benchmark `{n}`: choose among {}",
-            bench::NAMES.join(", ")
-        );
-    }
-    images::ensure(
-        ctx.lab.runtime().as_ref(),
-        &ctx.templates,
-        &args.build,
-        false,
-        &ctx.progress,
-    )
-    .await?;
-    let host = ctx.lab.runtime();
-    let foreign = images::foreign_arch(host.as_ref(), &args.build).await?;
-    if foreign.is_some()
-        && names
-            .iter()
-            .any(|n| ["compose", "images", "swarm"].contains(&n.as_str()))
-    {
+    let build = args.build.options();
+    ctx.ensure_images(&build).await?;
+    let runtime = &ctx.runtime;
+    let foreign = images::foreign_arch(runtime.as_ref(), &build).await?;
+    if foreign.is_some() && names.iter().any(|n| n.native_only()) {
         return Err(crate::usage::usage(format!(
             "--platform {}: the compose, images and swarm benchmarks run on the engine's own \
              platform; name the others (join, leave, zero-downtime, scale-many)",
@@ -60,20 +43,24 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
                 .unwrap_or_default()
         )));
     }
-    if names.iter().any(|n| n == "platforms") {
+    if names.contains(&Name::Platforms) {
         // Both platforms' images, before any figure is taken.
-        let native = images::engine_arch(host.as_ref()).await?;
+        let native = images::engine_arch(runtime.as_ref()).await?;
         let other = foreign.unwrap_or(native.other());
         for arch in [native, other] {
-            let build = crate::cli::BuildArgs {
+            ctx.ensure_images(&images::BuildOptions {
                 platform: Some(crate::platform::Platform::linux(arch)),
-                ..args.build.clone()
-            };
-            images::ensure(host.as_ref(), &ctx.templates, &build, false, &ctx.progress).await?;
+                ..build.clone()
+            })
+            .await?;
         }
     }
     let plan = bench::Plan {
-        names: names.iter().filter(|n| *n != "swarm").cloned().collect(),
+        names: names
+            .iter()
+            .copied()
+            .filter(|n| *n != Name::Swarm)
+            .collect(),
         runs: args.runs.max(1),
         cycles: args.cycles.max(1),
         scale_to: args.scale_to,
@@ -81,14 +68,14 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         cluster: None,
         foreign,
     };
-    let mut report = bench::run(host, &plan, &ctx.progress).await?;
-    if names.iter().any(|n| n == "swarm") {
+    let mut report = bench::run(runtime, &plan, &ctx.progress).await?;
+    if names.contains(&Name::Swarm) {
         // The cluster runs only while its benchmark does: its engines would
         // be load on the others'.
         let cluster = crate::cluster::up(
-            host.as_ref(),
+            runtime.as_ref(),
             &ctx.templates,
-            &args.build,
+            &build,
             &bench_cluster(),
             &ctx.progress,
         )
@@ -96,15 +83,15 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         let swarm = match cluster {
             Ok(cluster) => {
                 let plan = bench::Plan {
-                    names: vec!["swarm".into()],
+                    names: vec![Name::Swarm],
                     cluster: Some(cluster),
                     ..plan
                 };
-                bench::run(host, &plan, &ctx.progress).await
+                bench::run(runtime, &plan, &ctx.progress).await
             }
             Err(e) => Err(e),
         };
-        crate::cluster::down(host.as_ref(), bench::swarm::CLUSTER, &ctx.progress).await?;
+        crate::cluster::down(runtime.as_ref(), bench::swarm::CLUSTER, &ctx.progress).await?;
         report.swarm = swarm?.swarm;
     }
     ctx.progress.finish();
@@ -113,6 +100,7 @@ pub async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         if args.names.is_empty() {
             String::new()
         } else {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
             format!("{} ", names.join(" "))
         },
         args.runs,

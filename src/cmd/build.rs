@@ -8,14 +8,15 @@ use super::Context;
 use crate::cli::BuildArgs;
 use crate::images::{self, Role};
 
-pub async fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
-    let engine = ctx.lab.runtime().as_ref();
-    images::ensure(engine, &ctx.templates, args, true, &ctx.progress).await?;
+pub(super) async fn run(ctx: &Context, args: &BuildArgs) -> Result<ExitCode> {
+    let runtime = ctx.runtime.as_ref();
+    let build = args.options();
+    images::ensure(runtime, &ctx.templates, &build, true, &ctx.progress).await?;
     ctx.progress.finish();
-    let foreign = images::foreign_arch(engine, args).await?;
+    let foreign = images::foreign_arch(runtime, &build).await?;
     for role in Role::ALL {
         let image = images::image_name(role, foreign);
-        let size = engine.image_size(&image).await?;
+        let size = runtime.image_size(&image).await?;
         crate::outln!("{image:<22} {:>6.1} MB", size as f64 / 1e6)?;
     }
     Ok(ExitCode::SUCCESS)

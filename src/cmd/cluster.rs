@@ -14,7 +14,7 @@ use crate::templates::Templates;
 /// cluster.
 const CLUSTER_WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
 
-pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
+pub(super) async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
     cluster::plan::check_name(&args.name).map_err(crate::usage::usage)?;
     // What can be checked without the engine is, before connecting.
     let req = match &args.command {
@@ -52,7 +52,14 @@ pub async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode> {
         ClusterCommand::Up(up) => {
             let req = req.context("cluster request")?;
             let templates = Templates::load(global.templates.as_deref())?;
-            let made = cluster::up(host.as_ref(), &templates, &up.build, &req, &progress).await?;
+            let made = cluster::up(
+                host.as_ref(),
+                &templates,
+                &up.build.options(),
+                &req,
+                &progress,
+            )
+            .await?;
             progress.finish();
             crate::outln!(
                 "cluster `{}` is up: {} node(s), node1 manages; the lab answers on {} (stats {})",

@@ -8,12 +8,12 @@ use anyhow::{bail, Context as _, Result};
 
 use super::Context;
 use crate::cli::{CollectArgs, RunArgs, ScenarioTarget};
-use crate::images;
-use crate::runner::{self, OnEngine, Report, Subject};
+use crate::runner::{self, Report, Subject};
 use crate::scenario::{self, Scenario};
 use crate::screenshot::Screenshots;
+use crate::service::{Placement, Prepare};
 
-pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
+pub(super) async fn run_file(ctx: &Context, lab: &dyn Subject, args: &RunArgs) -> Result<ExitCode> {
     let name = args.file.display().to_string();
     let text = scenario::read(&args.file).map_err(crate::usage::usage)?;
     let scenario = scenario::parse(&name, &text)?;
@@ -21,10 +21,21 @@ pub async fn run_file(ctx: &Context, args: &RunArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| runner::default_out(&scenario.name));
-    run_all(ctx, &[(scenario, out)], &args.target, args.junit.as_deref()).await
+    run_all(
+        ctx,
+        lab,
+        &[(scenario, out)],
+        &args.target,
+        args.junit.as_deref(),
+    )
+    .await
 }
 
-pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
+pub(super) async fn run_tasks(
+    ctx: &Context,
+    lab: &dyn Subject,
+    args: &CollectArgs,
+) -> Result<ExitCode> {
     let mut wanted: Vec<&str> = Vec::new();
     for t in &args.tasks {
         if t == "all" {
@@ -45,50 +56,41 @@ pub async fn run_tasks(ctx: &Context, args: &CollectArgs) -> Result<ExitCode> {
         let scenario = scenario::parse(&format!("scenarios/{task}.yaml"), text)?;
         runs.push((scenario, args.out_root.join(task)));
     }
-    run_all(ctx, &runs, &args.target, args.junit.as_deref()).await
+    run_all(ctx, lab, &runs, &args.target, args.junit.as_deref()).await
 }
 
 async fn run_all(
     ctx: &Context,
+    lab: &dyn Subject,
     runs: &[(Scenario, PathBuf)],
     on: &ScenarioTarget,
     junit: Option<&Path>,
 ) -> Result<ExitCode> {
-    let shots = Screenshots {
-        templates: &ctx.templates,
-        build: &on.build,
-        progress: &ctx.progress,
-    };
-    // A lab on the Swarm (asked for, or running there) runs the scenarios
-    // whose steps the Swarm allows; every step is checked before anything
-    // is touched. The Swarm's nodes hold the lab's images already.
-    let swarm = super::swarm::scenario_lab(ctx, on.engine, &on.place, on.registry.clone()).await?;
-    let one = OnEngine {
-        foreign: images::foreign_arch(ctx.lab.runtime().as_ref(), &on.build).await?,
-        lab: &ctx.lab,
-        subnet: on.place.subnet,
-        publish: on.place.publish(ctx.lab.names()),
-    };
-    let lab: &dyn Subject = match &swarm {
-        Some(s) => s,
-        None => &one,
-    };
+    // Every step of every scenario is checked before anything is touched
+    // (a Swarm refuses the steps it decides itself).
     for (scenario, _) in runs {
         runner::refused(lab, scenario)?;
     }
-    if swarm.is_none() {
-        images::ensure(
-            ctx.lab.runtime().as_ref(),
-            &ctx.templates,
-            &on.build,
-            false,
-            &ctx.progress,
-        )
-        .await?;
-    }
+    let build = on.build.options();
+    let prepare = Prepare {
+        build: &build,
+        templates: &ctx.templates,
+        replaces_lab: true,
+    };
+    let foreign = lab.prepare(&prepare, &ctx.progress).await?;
+    let place = Placement {
+        registry: on.registry.clone(),
+        foreign,
+        ..on.place.placement()
+    };
+    let shots = Screenshots {
+        templates: &ctx.templates,
+        build: &build,
+        progress: &ctx.progress,
+    };
     let mut reports: Vec<Report> = Vec::new();
     for (scenario, out) in runs {
-        let report = runner::run(lab, &shots, scenario, out, &ctx.progress).await?;
+        let report = runner::run(lab, &place, &shots, scenario, out, &ctx.progress).await?;
         let passed = report.passed();
         if passed {
             crate::outln!(

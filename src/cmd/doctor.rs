@@ -9,13 +9,13 @@ use crate::cli::{DoctorArgs, Format, Global};
 use crate::doctor::{self, Level, Plan};
 use crate::naming::LabNames;
 
-pub async fn run(global: &Global, args: &DoctorArgs) -> Result<ExitCode> {
+pub(super) async fn run(global: &Global, args: &DoctorArgs) -> Result<ExitCode> {
     let names = LabNames::new(&global.lab)?;
     let plan = Plan {
-        publish: args.place.publish(&names),
+        publish: args.place.placement().publish(&names),
         names,
         subnet: args.place.subnet,
-        build: args.build.clone(),
+        build: args.build.options(),
     };
     let checks = doctor::run(&plan).await;
     let healthy = doctor::healthy(&checks);

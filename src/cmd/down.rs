@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::Context;
-use crate::cli::DownArgs;
+use crate::runner::Subject;
 
 /// Says what was removed. The removal is done whatever becomes of the
 /// line, so a closed stdout is no failure here.
@@ -18,19 +18,16 @@ fn say(lab: &str, removed: &[String]) {
     };
 }
 
-pub async fn run(ctx: &Context, args: &DownArgs) -> Result<ExitCode> {
-    if !args.all {
-        if let Some(lab) = super::swarm::find(ctx).await? {
-            return super::swarm::down(ctx, &lab, args).await;
-        }
-    }
-    if !args.all {
-        let removed = ctx.lab.down(&ctx.progress).await?;
-        ctx.progress.finish();
-        say(ctx.lab.names().lab(), &removed);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let results = crate::lab::down_all(ctx.lab.runtime(), &ctx.progress).await?;
+pub(super) async fn run(ctx: &Context, lab: &dyn Subject) -> Result<ExitCode> {
+    let removed = lab.down(&ctx.progress).await?;
+    ctx.progress.finish();
+    say(lab.names().lab(), &removed);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `down --all`: every lab of containers on the engine.
+pub(super) async fn all(ctx: &Context) -> Result<ExitCode> {
+    let results = crate::lab::down_all(&ctx.runtime, &ctx.progress).await?;
     ctx.progress.finish();
     if results.is_empty() {
         crate::outln!("no lab to remove")?;

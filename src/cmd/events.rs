@@ -9,44 +9,40 @@ use std::time::SystemTime;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::Context;
 use crate::cli::{EventsArgs, Format};
 use crate::lab::{Event, Look};
 use crate::naming::HA;
+use crate::runner::Subject;
+use crate::runtime::LogsRequest;
 
 /// How often the containers are listed.
 const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Sends the events of `ha`'s output, from now on, as it writes it.
-async fn from_ha(ctx: &Context, tx: mpsc::UnboundedSender<Event>) -> Result<()> {
+async fn from_ha(lab: &dyn Subject, tx: mpsc::UnboundedSender<Event>) -> Result<()> {
     let mut pending: Vec<u8> = Vec::new();
-    ctx.lab
-        .stream_logs(HA, "0", false, true, &mut |bytes| {
-            pending.extend_from_slice(bytes);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if let Some(e) = crate::lab::from_ha_line(&String::from_utf8_lossy(&line)) {
-                    let _ = tx.send(e);
-                }
+    let from_now = LogsRequest {
+        tail: Some(0),
+        timestamps: false,
+        follow: true,
+    };
+    lab.stream_logs(HA, &from_now, &mut |bytes| {
+        pending.extend_from_slice(bytes);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if let Some(e) = crate::lab::from_ha_line(&String::from_utf8_lossy(&line)) {
+                let _ = tx.send(e);
             }
-        })
-        .await
+        }
+    })
+    .await
 }
 
 /// Sends container events, from comparing listings.
-async fn from_containers(ctx: &Context, tx: mpsc::UnboundedSender<Event>) -> Result<()> {
+async fn from_containers(lab: &dyn Subject, tx: mpsc::UnboundedSender<Event>) -> Result<()> {
     let look = || async {
-        let containers = ctx.lab.containers().await?;
         Ok::<_, anyhow::Error>(Look {
-            containers: containers
-                .iter()
-                .filter_map(|c| {
-                    Some((
-                        c.label(crate::labels::NODE)?.to_string(),
-                        c.state.to_string(),
-                    ))
-                })
-                .collect(),
+            containers: lab.node_states().await?.into_iter().collect(),
         })
     };
     let mut before = look().await?;
@@ -64,8 +60,8 @@ async fn from_containers(ctx: &Context, tx: mpsc::UnboundedSender<Event>) -> Res
     }
 }
 
-pub async fn run(ctx: &Context, args: &EventsArgs) -> Result<ExitCode> {
-    ctx.lab.node(HA).await?;
+pub(super) async fn run(lab: &dyn Subject, args: &EventsArgs) -> Result<ExitCode> {
+    lab.check_nodes(&[HA.to_string()]).await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let print = async {
         let mut told = 0;
@@ -96,8 +92,8 @@ pub async fn run(ctx: &Context, args: &EventsArgs) -> Result<ExitCode> {
     };
     tokio::select! {
         result = print => result?,
-        result = from_ha(ctx, tx.clone()) => result?,
-        result = from_containers(ctx, tx) => result?,
+        result = from_ha(lab, tx.clone()) => result?,
+        result = from_containers(lab, tx) => result?,
         () = until => {}
     }
     Ok(ExitCode::SUCCESS)

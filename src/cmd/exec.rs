@@ -5,27 +5,15 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use super::Context;
 use crate::cli::ExecArgs;
+use crate::runner::Subject;
 
-pub async fn run(ctx: &Context, args: &ExecArgs) -> Result<ExitCode> {
-    if let Some(lab) = super::swarm::find(ctx).await? {
-        return super::swarm::exec(&lab, args).await;
-    }
-    let node = ctx.lab.node(&args.node).await?;
-    if !node.state.is_running() {
-        bail!(
-            "node `{}` is {}, not running; `labctl start {}` starts it again",
-            args.node,
-            node.state,
-            args.node
-        );
-    }
+pub(super) async fn run(lab: &dyn Subject, args: &ExecArgs) -> Result<ExitCode> {
     let tty = args.tty
         || (!args.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
     let cmd: Vec<&str> = args.cmd.iter().map(String::as_str).collect();
-    let code = ctx.lab.exec_attached(&args.node, &cmd, tty).await?;
+    let code = lab.exec_attached(&args.node, &cmd, tty).await?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

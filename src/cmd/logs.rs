@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
-use super::Context;
 use crate::cli::LogsArgs;
-use crate::labels;
+use crate::runner::Subject;
+use crate::runtime::LogsRequest;
 
 /// Cuts a stream of bytes into whole lines, each written with a prefix.
 struct Prefixed {
@@ -62,35 +62,16 @@ impl Prefixed {
     }
 }
 
-pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
-    let found = super::swarm::find(ctx).await?;
-    let swarm = found.as_ref();
-    let tail = args
-        .tail
-        .map_or_else(|| "all".to_string(), |n| n.to_string());
-    let nodes: Vec<String> = if let Some(lab) = swarm {
-        if args.nodes.is_empty() {
-            lab.rows(false)
-                .await?
-                .into_iter()
-                .filter(|r| r.state == "running")
-                .map(|r| r.name)
-                .collect()
-        } else {
-            args.nodes.clone()
-        }
-    } else if args.nodes.is_empty() {
-        ctx.lab
-            .containers()
-            .await?
-            .iter()
-            .filter_map(|c| c.label(labels::NODE).map(String::from))
-            .collect()
+pub(super) async fn run(lab: &dyn Subject, args: &LogsArgs) -> Result<ExitCode> {
+    let req = LogsRequest {
+        tail: args.tail,
+        timestamps: args.timestamps,
+        follow: args.follow,
+    };
+    let nodes: Vec<String> = if args.nodes.is_empty() {
+        lab.log_nodes().await?
     } else {
-        let obs = ctx.lab.observe().await?;
-        for node in &args.nodes {
-            obs.node(node)?;
-        }
+        lab.check_nodes(&args.nodes).await?;
         args.nodes.clone()
     };
     let width = nodes.iter().map(String::len).max().unwrap_or(0);
@@ -98,7 +79,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let follow_one = |node: String| {
         let out = out.clone();
-        let tail = tail.clone();
+        let req = &req;
         async move {
             let mut lines = Prefixed {
                 prefix: if prefixed {
@@ -110,17 +91,7 @@ pub async fn run(ctx: &Context, args: &LogsArgs) -> Result<ExitCode> {
                 out,
             };
             let mut sink = |b: &[u8]| lines.push(b);
-            let result = match swarm {
-                Some(lab) => {
-                    lab.stream_logs(&node, &tail, args.timestamps, args.follow, &mut sink)
-                        .await
-                }
-                None => {
-                    ctx.lab
-                        .stream_logs(&node, &tail, args.timestamps, args.follow, &mut sink)
-                        .await
-                }
-            };
+            let result = lab.stream_logs(&node, req, &mut sink).await;
             lines.finish();
             result
         }

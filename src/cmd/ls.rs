@@ -8,8 +8,8 @@ use comfy_table::{presets, Table};
 use super::Context;
 use crate::cli::{Format, FormatArgs};
 
-pub async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
-    let labs = crate::lab::labs(ctx.lab.runtime().as_ref()).await?;
+pub(super) async fn run(ctx: &Context, args: &FormatArgs) -> Result<ExitCode> {
+    let labs = crate::lab::labs(ctx.runtime.as_ref()).await?;
     match args.format {
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&labs)?)?,
         Format::Table => {

@@ -12,31 +12,70 @@ mod logs;
 mod ls;
 mod nodes;
 mod preflight;
-mod ps;
 mod scale;
-mod status;
-mod swarm;
 mod up;
 mod validate;
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
-use crate::lab::Lab;
+use crate::cli::{Cli, Command, Format, LabKind};
+use crate::images::BuildOptions;
 use crate::naming::LabNames;
 use crate::output::Progress;
+use crate::runtime::Runtime;
+use crate::service::View;
 use crate::templates::Templates;
 
 /// What every verb gets: the checked global options and a connection.
-pub struct Context {
-    /// The lab acted on.
-    pub lab: Lab,
+pub(crate) struct Context {
+    /// The engine.
+    pub runtime: Arc<dyn Runtime>,
+    /// The lab's names.
+    pub names: LabNames,
     /// Progress reporting.
     pub progress: Progress,
     /// The templates in force.
     pub templates: Templates,
+}
+
+impl Context {
+    /// Builds the lab's images where they are missing or out of date.
+    pub(crate) async fn ensure_images(&self, build: &BuildOptions) -> Result<()> {
+        crate::images::ensure(
+            self.runtime.as_ref(),
+            &self.templates,
+            build,
+            false,
+            &self.progress,
+        )
+        .await
+    }
+}
+
+/// Prints a listing in the format asked for.
+fn print_view(view: &View, format: Format) -> Result<()> {
+    match format {
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&view.json)?)?,
+        Format::Table => {
+            let text = view.table.strip_suffix('\n').unwrap_or(&view.table);
+            crate::outln!("{text}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The kind of lab a command line asks for, when the lab is not up yet.
+fn kind_wanted(command: &Command) -> LabKind {
+    match command {
+        Command::Up(args) => args.kind,
+        Command::Run(args) => args.target.kind,
+        Command::Collect(args) => args.target.kind,
+        _ => LabKind::Docker,
+    }
 }
 
 /// `labctl report`: no engine needed.
@@ -56,7 +95,7 @@ fn report(args: &crate::cli::ReportArgs) -> Result<ExitCode> {
 }
 
 /// Runs a host-side verb.
-pub async fn run(cli: Cli) -> Result<ExitCode> {
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Validate(args) => return validate::run(args),
         Command::Completions(args) => {
@@ -87,28 +126,47 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let progress = Progress::new(cli.global.quiet);
     let runtime = crate::runtime::connect().await?;
     let ctx = Context {
-        lab: Lab::new(runtime, names),
+        runtime,
+        names,
         progress,
         templates,
     };
+    // The verbs on no one lab.
+    match &cli.command {
+        Command::Build(args) => return build::run(&ctx, args).await,
+        Command::Ls(args) => return ls::run(&ctx, args).await,
+        Command::Bench(args) => return bench::run(&ctx, args).await,
+        Command::Down(args) if args.all => return down::all(&ctx).await,
+        _ => {}
+    }
+    // The lab's kind is decided here, once; every verb below has one body.
+    let lab = crate::service::open(
+        ctx.runtime.clone(),
+        ctx.names.clone(),
+        kind_wanted(&cli.command),
+    )
+    .await?;
+    let lab = lab.as_ref();
     match cli.command {
-        Command::Build(args) => build::run(&ctx, &args).await,
-        Command::Up(args) => up::run(&ctx, &args).await,
-        Command::Scale(args) => scale::run(&ctx, &args).await,
-        Command::Ps(args) => ps::run(&ctx, &args).await,
-        Command::Status(args) => status::run(&ctx, &args).await,
-        Command::Logs(args) => logs::run(&ctx, &args).await,
-        Command::Exec(args) => exec::run(&ctx, &args).await,
-        Command::Down(args) => down::run(&ctx, &args).await,
-        Command::Start(args) => nodes::start(&ctx, &args).await,
-        Command::Stop(args) => nodes::stop(&ctx, &args).await,
-        Command::Restart(args) => nodes::restart(&ctx, &args).await,
-        Command::Kill(args) => nodes::kill(&ctx, &args).await,
-        Command::Ls(args) => ls::run(&ctx, &args).await,
-        Command::Events(args) => events::run(&ctx, &args).await,
-        Command::Run(args) => collect::run_file(&ctx, &args).await,
-        Command::Collect(args) => collect::run_tasks(&ctx, &args).await,
-        Command::Bench(args) => bench::run(&ctx, &args).await,
+        Command::Up(args) => up::run(&ctx, lab, &args).await,
+        Command::Scale(args) => scale::run(&ctx, lab, &args).await,
+        Command::Ps(args) => print_view(&lab.ps().await?, args.format).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => {
+            print_view(&lab.status().await?, args.format).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Logs(args) => logs::run(lab, &args).await,
+        Command::Exec(args) => exec::run(lab, &args).await,
+        Command::Down(_) => down::run(&ctx, lab).await,
+        Command::Start(args) => nodes::start(&ctx, lab, &args).await,
+        Command::Stop(args) => nodes::stop(&ctx, lab, &args).await,
+        Command::Restart(args) => nodes::restart(&ctx, lab, &args).await,
+        Command::Kill(args) => nodes::kill(&ctx, lab, &args).await,
+        Command::Events(args) => events::run(lab, &args).await,
+        Command::Run(args) => collect::run_file(&ctx, lab, &args).await,
+        Command::Collect(args) => collect::run_tasks(&ctx, lab, &args).await,
+        Command::Build(_) | Command::Ls(_) | Command::Bench(_) => {
+            unreachable!("these act on no one lab")
+        }
         Command::Validate(_)
         | Command::Completions(_)
         | Command::Man

@@ -2,63 +2,57 @@
 //! hand, under the lab's lock.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 
 use super::Context;
 use crate::cli::{KillArgs, NodesArgs};
+use crate::runner::Subject;
 
 /// How long a stopping node gets before SIGKILL.
-const STOP_TIMEOUT_S: i32 = 10;
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Every node named must exist before any is touched (`start` may create a
-/// new web app, so it checks as it goes).
-async fn check_known(ctx: &Context, nodes: &[String]) -> Result<()> {
-    let obs = ctx.lab.observe().await?;
-    for node in nodes {
-        obs.node(node)?;
-    }
-    Ok(())
-}
-
-pub async fn start(ctx: &Context, args: &NodesArgs) -> Result<ExitCode> {
-    let _lock = ctx.lab.lock(&ctx.progress).await?;
+pub(super) async fn start(ctx: &Context, lab: &dyn Subject, args: &NodesArgs) -> Result<ExitCode> {
+    // `start` may create a new web app, so it checks as it goes.
+    let _hold = lab.hold(&ctx.progress).await?;
     for node in &args.nodes {
-        ctx.lab.start_node(node, &ctx.progress).await?;
+        lab.start_node(node, &ctx.progress).await?;
         crate::outln!("started {node}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn stop(ctx: &Context, args: &NodesArgs) -> Result<ExitCode> {
-    let _lock = ctx.lab.lock(&ctx.progress).await?;
-    check_known(ctx, &args.nodes).await?;
+pub(super) async fn stop(ctx: &Context, lab: &dyn Subject, args: &NodesArgs) -> Result<ExitCode> {
+    // Every node named must exist before any is touched.
+    let _hold = lab.hold(&ctx.progress).await?;
+    lab.check_nodes(&args.nodes).await?;
     for node in &args.nodes {
-        ctx.lab
-            .stop_node(node, STOP_TIMEOUT_S, &ctx.progress)
-            .await?;
+        lab.stop_node(node, STOP_TIMEOUT, &ctx.progress).await?;
         crate::outln!("stopped {node}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn restart(ctx: &Context, args: &NodesArgs) -> Result<ExitCode> {
-    let _lock = ctx.lab.lock(&ctx.progress).await?;
-    check_known(ctx, &args.nodes).await?;
+pub(super) async fn restart(
+    ctx: &Context,
+    lab: &dyn Subject,
+    args: &NodesArgs,
+) -> Result<ExitCode> {
+    let _hold = lab.hold(&ctx.progress).await?;
+    lab.check_nodes(&args.nodes).await?;
     for node in &args.nodes {
-        ctx.lab
-            .restart_node(node, STOP_TIMEOUT_S, &ctx.progress)
-            .await?;
+        lab.restart_node(node, STOP_TIMEOUT, &ctx.progress).await?;
         crate::outln!("restarted {node}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn kill(ctx: &Context, args: &KillArgs) -> Result<ExitCode> {
-    let _lock = ctx.lab.lock(&ctx.progress).await?;
-    check_known(ctx, &args.nodes).await?;
+pub(super) async fn kill(ctx: &Context, lab: &dyn Subject, args: &KillArgs) -> Result<ExitCode> {
+    let _hold = lab.hold(&ctx.progress).await?;
+    lab.check_nodes(&args.nodes).await?;
     for node in &args.nodes {
-        ctx.lab.kill_node(node, &args.signal, &ctx.progress).await?;
+        lab.kill_node(node, &args.signal, &ctx.progress).await?;
         crate::outln!("sent {} to {node}", args.signal)?;
     }
     Ok(ExitCode::SUCCESS)

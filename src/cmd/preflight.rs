@@ -4,13 +4,14 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, Engine, PlacementArgs, ScenarioTarget, UpArgs};
+use crate::cli::{Cli, Command, LabKind, PlacementArgs, ScenarioTarget, UpArgs};
 use crate::naming::{Addressing, LabNames};
 use crate::scenario::{self, Scenario};
+use crate::stage::{Stage, FINAL};
 use crate::usage::usage;
 
 /// Checks the command line as a whole; the first problem is the error.
-pub fn check(cli: &Cli) -> Result<()> {
+pub(super) fn check(cli: &Cli) -> Result<()> {
     let names = LabNames::new(&cli.global.lab).map_err(usage)?;
     if let Some(dir) = &cli.global.templates {
         if !dir.is_dir() {
@@ -23,8 +24,8 @@ pub fn check(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Up(args) => {
             check_up(&names, args)?;
-            check_engine(args.engine, args.registry.as_deref(), Some(args.stage))?;
-            check_platform(args.engine, &args.build)?;
+            check_engine(args.kind, args.registry.as_deref(), Some(args.stage))?;
+            check_platform(args.kind, &args.build)?;
             check_bind(&args.place)
         }
         Command::Run(args) => {
@@ -69,15 +70,15 @@ pub fn check(cli: &Cli) -> Result<()> {
 }
 
 /// `--engine`, `--registry` and `--stage` fit together.
-fn check_engine(engine: Engine, registry: Option<&str>, stage: Option<u8>) -> Result<()> {
-    if registry.is_some() && engine != Engine::Swarm {
+fn check_engine(kind: LabKind, registry: Option<&str>, stage: Option<Stage>) -> Result<()> {
+    if registry.is_some() && kind != LabKind::Swarm {
         return Err(usage(
             "--registry is where a Swarm's nodes pull the lab's images, so it goes with \
              --engine swarm; a lab on one engine uses that engine's images: leave out \
              --registry, or add --engine swarm",
         ));
     }
-    if let Some(stage) = stage.filter(|s| *s != 6 && engine == Engine::Swarm) {
+    if let Some(stage) = stage.filter(|s| *s != FINAL && kind == LabKind::Swarm) {
         return Err(usage(format!(
             "a lab on a Swarm runs stage 6 only (stages 0 to 5 give the nodes fixed addresses, \
              which Swarm tasks cannot have), not stage {stage}: leave out --stage, or use \
@@ -89,9 +90,9 @@ fn check_engine(engine: Engine, registry: Option<&str>, stage: Option<u8>) -> Re
 
 /// `--platform` goes with a lab on one engine: a Swarm runs its nodes'
 /// own platform.
-fn check_platform(engine: Engine, build: &crate::cli::BuildArgs) -> Result<()> {
+fn check_platform(kind: LabKind, build: &crate::cli::BuildArgs) -> Result<()> {
     match build.platform {
-        Some(p) if engine == Engine::Swarm => Err(usage(format!(
+        Some(p) if kind == LabKind::Swarm => Err(usage(format!(
             "--platform {p}: a lab on a Swarm runs on its nodes' own platform; leave out \
              --platform, or use --engine docker"
         ))),
@@ -102,10 +103,10 @@ fn check_platform(engine: Engine, build: &crate::cli::BuildArgs) -> Result<()> {
 /// Where scenarios run fits them: on a Swarm, every step of each is one a
 /// Swarm can run.
 fn check_target(target: &ScenarioTarget, scenarios: &[Scenario]) -> Result<()> {
-    check_engine(target.engine, target.registry.as_deref(), None)?;
-    check_platform(target.engine, &target.build)?;
+    check_engine(target.kind, target.registry.as_deref(), None)?;
+    check_platform(target.kind, &target.build)?;
     check_bind(&target.place)?;
-    if target.engine == Engine::Swarm {
+    if target.kind == LabKind::Swarm {
         for s in scenarios {
             let reasons = crate::runner::refusals(s, crate::swarm::scenario_refusal);
             if !reasons.is_empty() {
@@ -145,7 +146,7 @@ fn check_up(names: &LabNames, args: &UpArgs) -> Result<()> {
             crate::lab::check_capacity(addressing, n).map_err(usage)?;
         }
     }
-    let publish = args.place.publish(names);
+    let publish = args.place.placement().publish(names);
     if publish.http != 0 && publish.http == publish.stats {
         return Err(usage(format!(
             "the web app and the stats page cannot share port {}; give --http-port and \

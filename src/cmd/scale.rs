@@ -6,21 +6,22 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::ScaleArgs;
+use crate::runner::Subject;
+use crate::service::LabKind;
 
-pub async fn run(ctx: &Context, args: &ScaleArgs) -> Result<ExitCode> {
-    if let Some(lab) = super::swarm::find(ctx).await? {
-        return super::swarm::scale(ctx, &lab, args).await;
-    }
-    let _lock = ctx.lab.lock(&ctx.progress).await?;
-    ctx.lab.scale(args.target, &ctx.progress).await?;
-    ctx.lab
-        .converge(args.target, args.wait.limit(), &ctx.progress)
+pub(super) async fn run(ctx: &Context, lab: &dyn Subject, args: &ScaleArgs) -> Result<ExitCode> {
+    lab.scale(args.target, args.wait.limit(), &ctx.progress)
         .await?;
     ctx.progress.finish();
     crate::outln!(
-        "lab `{}`: {} web app(s)",
-        ctx.lab.names().lab(),
-        args.target
+        "lab `{}`: {} web app(s){}",
+        lab.names().lab(),
+        args.target,
+        if lab.kind() == LabKind::Swarm {
+            " on the Swarm"
+        } else {
+            ""
+        }
     )?;
     Ok(ExitCode::SUCCESS)
 }

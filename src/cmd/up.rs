@@ -6,54 +6,32 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::UpArgs;
-use crate::images;
-use crate::lab::{Publish, UpRequest};
+use crate::runner::Subject;
+use crate::service::{Prepare, UpOptions};
 
-pub async fn run(ctx: &Context, args: &UpArgs) -> Result<ExitCode> {
-    // A lab that runs on this engine's Swarm stays there.
-    if args.engine == crate::cli::Engine::Swarm || super::swarm::find(ctx).await?.is_some() {
-        return super::swarm::up(ctx, args).await;
-    }
-    let publish = Publish {
-        stats_auth: args.stats_auth.clone(),
-        ..args.place.publish(ctx.lab.names())
+pub(super) async fn run(ctx: &Context, lab: &dyn Subject, args: &UpArgs) -> Result<ExitCode> {
+    let build = args.build.options();
+    let prepare = Prepare {
+        build: &build,
+        templates: &ctx.templates,
+        replaces_lab: false,
     };
-    // A lab that is up keeps its platform unless --platform names one; a
-    // lab that runs another platform is refused before anything is built.
-    let running = ctx.lab.observe().await?.foreign_arch();
-    let mut build = args.build.clone();
-    if build.platform.is_none() {
-        build.platform = running.map(crate::platform::Platform::linux);
-    }
-    let foreign = images::foreign_arch(ctx.lab.runtime().as_ref(), &build).await?;
-    ctx.lab.check_platform(foreign).await?;
-    images::ensure(
-        ctx.lab.runtime().as_ref(),
-        &ctx.templates,
-        &build,
-        false,
-        &ctx.progress,
-    )
-    .await?;
-    let request = UpRequest {
-        subnet: args.place.subnet,
-        publish,
+    let foreign = lab.prepare(&prepare, &ctx.progress).await?;
+    let opts = UpOptions {
         webapps: args.webapps,
-        stage: crate::stage::Stage::new(args.stage)?,
-        foreign,
+        stage: args.stage,
+        place: crate::service::Placement {
+            stats_auth: args.stats_auth.clone(),
+            registry: args.registry.clone(),
+            foreign,
+            ..args.place.placement()
+        },
+        wait: args.wait.limit(),
     };
-    ctx.lab
-        .up_and_wait(&request, args.wait.limit(), &ctx.progress)
-        .await?;
+    let said = lab.up(&opts, &ctx.progress).await?;
     ctx.progress.finish();
-    super::ps::print_endpoints(ctx).await?;
-    let outdated = ctx.lab.outdated().await?;
-    if !outdated.is_empty() {
-        crate::errln!(
-            "note: {} run(s) an older image than the one just built; `labctl down` then \
-             `labctl up` starts them on the new one",
-            outdated.join(", ")
-        );
+    for line in said {
+        crate::outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::cli::ValidateArgs;
 use crate::scenario;
 
-pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
+pub(super) fn run(args: &ValidateArgs) -> Result<ExitCode> {
     let mut failed = false;
     for file in &args.files {
         let name = file.display().to_string();

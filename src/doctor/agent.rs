@@ -10,7 +10,7 @@ use crate::platform::Arch;
 
 /// What was found of the agent.
 #[derive(Debug, Clone)]
-pub struct AgentFacts {
+pub(super) struct AgentFacts {
     /// The architecture the lab's nodes run.
     pub arch: Arch,
     /// `LABCTL_AGENT`, and why it does not fit, if it does not.
@@ -28,7 +28,7 @@ pub struct AgentFacts {
 }
 
 /// The verdict on the agent.
-pub fn agent_check(f: &AgentFacts) -> Check {
+pub(super) fn agent_check(f: &AgentFacts) -> Check {
     const NAME: &str = "agent";
     if let Some((path, unfit)) = &f.given {
         return match unfit {
@@ -104,7 +104,7 @@ pub fn agent_check(f: &AgentFacts) -> Check {
 
 /// Finds the facts: reads files and asks rustc where its targets are;
 /// builds nothing.
-pub fn agent_facts(arch: Arch) -> AgentFacts {
+pub(super) fn agent_facts(arch: Arch) -> AgentFacts {
     let given = std::env::var_os("LABCTL_AGENT").map(|p| {
         let path = PathBuf::from(p);
         let why = match std::fs::read(&path) {

@@ -9,8 +9,8 @@ mod agent;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
-use crate::cli::BuildArgs;
 use crate::contract::Role;
+use crate::images::BuildOptions;
 use crate::lab::Publish;
 use crate::naming::{self, LabNames, HA};
 use crate::runtime::{NetworkInfo, Runtime};
@@ -18,7 +18,7 @@ use crate::runtime::{NetworkInfo, Runtime};
 /// How a check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Level {
+pub(crate) enum Level {
     /// Fine.
     Ok,
     /// Works, with something to know.
@@ -29,7 +29,7 @@ pub enum Level {
 
 /// One check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// What was checked.
     pub name: &'static str,
     /// How it went.
@@ -51,7 +51,7 @@ fn check(name: &'static str, level: Level, found: impl Into<String>, fix: Option
 
 /// What was found of the base image.
 #[derive(Debug, Clone, Default)]
-pub struct BaseFacts {
+pub(crate) struct BaseFacts {
     /// The base asked for.
     pub base: String,
     /// Whether it is the default (which labctl can make).
@@ -69,7 +69,7 @@ pub struct BaseFacts {
 }
 
 /// The base image's verdict.
-pub fn base_check(f: &BaseFacts) -> Check {
+pub(crate) fn base_check(f: &BaseFacts) -> Check {
     const NAME: &str = "base image";
     if f.present {
         return check(NAME, Level::Ok, format!("`{}` is present", f.base), None);
@@ -135,10 +135,10 @@ pub fn base_check(f: &BaseFacts) -> Check {
 
 /// At least this much free space where the engine keeps images: the
 /// base, `ha`, `webapp` and the browser image.
-pub const DISK_NEEDED: u64 = 2_000_000_000;
+pub(crate) const DISK_NEEDED: u64 = 2_000_000_000;
 
 /// The disk's verdict, from the free bytes where the engine keeps images.
-pub fn disk_check(root_dir: &str, free: Option<u64>) -> Check {
+pub(crate) fn disk_check(root_dir: &str, free: Option<u64>) -> Check {
     const NAME: &str = "disk space";
     match free {
         None => check(
@@ -167,7 +167,11 @@ pub fn disk_check(root_dir: &str, free: Option<u64>) -> Check {
 }
 
 /// The subnet's verdict: the lab's own network is no conflict.
-pub fn subnet_check(names: &LabNames, wanted: Option<Ipv4Net>, networks: &[NetworkInfo]) -> Check {
+pub(crate) fn subnet_check(
+    names: &LabNames,
+    wanted: Option<Ipv4Net>,
+    networks: &[NetworkInfo],
+) -> Check {
     const NAME: &str = "subnet";
     let others: Vec<&NetworkInfo> = networks
         .iter()
@@ -211,7 +215,7 @@ pub fn subnet_check(names: &LabNames, wanted: Option<Ipv4Net>, networks: &[Netwo
 }
 
 /// What multi-host labs (Swarm) will find.
-pub fn multi_host_check(swarm: &str, vxlan: bool, ipvs: bool) -> Check {
+pub(crate) fn multi_host_check(swarm: &str, vxlan: bool, ipvs: bool) -> Check {
     check(
         "multi-host",
         Level::Note,
@@ -232,7 +236,7 @@ pub fn multi_host_check(swarm: &str, vxlan: bool, ipvs: bool) -> Check {
 }
 
 /// How many web apps the kernel's neighbour table lets one lab run.
-pub fn neighbour_check(limit: Option<u64>) -> Check {
+pub(crate) fn neighbour_check(limit: Option<u64>) -> Check {
     const NAME: &str = "neighbour table";
     const MANY: u64 = 100;
     let Some(limit) = limit else {
@@ -256,12 +260,12 @@ pub fn neighbour_check(limit: Option<u64>) -> Check {
 }
 
 /// Whether the checks let the lab run.
-pub fn healthy(checks: &[Check]) -> bool {
+pub(crate) fn healthy(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.level != Level::Fail)
 }
 
 /// What `doctor` is asked to check against.
-pub struct Plan {
+pub(crate) struct Plan {
     /// The lab's names.
     pub names: LabNames,
     /// Where `up` would publish.
@@ -269,12 +273,12 @@ pub struct Plan {
     /// The subnet `up` would be given.
     pub subnet: Option<Ipv4Net>,
     /// The base image settings.
-    pub build: BuildArgs,
+    pub build: BuildOptions,
 }
 
 /// Runs every check, in order. Checks that need the engine are skipped,
 /// and say so, when it cannot be reached.
-pub async fn run(plan: &Plan) -> Vec<Check> {
+pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
     let mut checks = Vec::new();
     let endpoint = crate::runtime::endpoint::from_env();
     let runtime: Option<Arc<dyn Runtime>> = match crate::runtime::connect().await {
@@ -351,7 +355,7 @@ pub async fn run(plan: &Plan) -> Vec<Check> {
     checks
 }
 
-async fn base_facts(runtime: &dyn Runtime, build: &BuildArgs) -> BaseFacts {
+async fn base_facts(runtime: &dyn Runtime, build: &BuildOptions) -> BaseFacts {
     let made = format!(
         "{}:{}",
         crate::base_image::MADE_REPO,

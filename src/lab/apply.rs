@@ -16,7 +16,7 @@ use crate::runtime::{refused, ContainerSpec, NetworkInfo, Refusal};
 /// How many containers are created or removed at once.
 const PARALLEL: usize = 16;
 /// How long a stopping web app gets to finish its requests.
-pub const STOP_TIMEOUT_S: i32 = 10;
+pub(super) const STOP_TIMEOUT_S: i32 = 10;
 /// How many times a subnet picked for the user may be lost to another lab
 /// created at the same moment.
 const SUBNET_RACES: usize = 8;

@@ -81,7 +81,7 @@ pub fn summarize(containers: &[ContainerInfo], networks: &[NetworkInfo]) -> Vec<
                     .and_then(|p| Some(format!("{}:{}", p.host_ip.as_deref()?, p.host_port?)))
             };
             summary.http = published(80);
-            summary.stats = published(1936);
+            summary.stats = published(crate::naming::STATS_PORT);
         }
     }
     labs.into_values().collect()

@@ -12,6 +12,8 @@ mod inventory;
 mod observe;
 mod plan;
 mod query;
+mod service;
+pub mod views;
 mod wait;
 
 use std::net::IpAddr;

@@ -172,7 +172,7 @@ impl Observation {
 }
 
 /// The addressing of a network's first IPv4 subnet.
-pub fn addressing(network: &NetworkInfo) -> Result<Addressing> {
+pub(super) fn addressing(network: &NetworkInfo) -> Result<Addressing> {
     let subnet = network
         .subnets
         .first()

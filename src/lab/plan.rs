@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use super::observe::{addressing, Observation};
 use crate::contract::{self, Role};
 use crate::labels;
-use crate::naming::{self, Addressing, LabNames, HA};
+use crate::naming::{self, Addressing, LabNames, HA, HTTP_PORT, STATS_PORT};
 use crate::platform::Arch;
 use crate::runtime::{ContainerInfo, ContainerSpec, NetworkInfo};
 use crate::stage::Stage;
@@ -35,8 +35,8 @@ impl Publish {
         let own = names.is_default();
         Self {
             bind,
-            http: http.unwrap_or(if own { 80 } else { 0 }),
-            stats: stats.unwrap_or(if own { 1936 } else { 0 }),
+            http: http.unwrap_or(if own { HTTP_PORT } else { 0 }),
+            stats: stats.unwrap_or(if own { STATS_PORT } else { 0 }),
             stats_auth: None,
         }
     }
@@ -83,7 +83,7 @@ impl ScalePlan {
 
 /// A scale step ready to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScaleWork {
+pub(super) struct ScaleWork {
     /// The new web apps' containers.
     pub create: Vec<ContainerSpec>,
     /// Containers of stopped web apps to start again.
@@ -94,7 +94,7 @@ pub struct ScaleWork {
 }
 
 /// What scaling to `wanted` web apps takes, new addresses chosen.
-pub fn scale(
+pub(super) fn scale(
     obs: &Observation,
     network: &NetworkInfo,
     wanted: u32,
@@ -137,7 +137,7 @@ pub fn scale(
 }
 
 /// The web apps numbered above `wanted`: the ones a finished scale removes.
-pub fn extra_webapps(obs: &Observation, wanted: u32) -> Vec<&ContainerInfo> {
+pub(super) fn extra_webapps(obs: &Observation, wanted: u32) -> Vec<&ContainerInfo> {
     obs.webapps()
         .into_iter()
         .filter(|(n, _)| *n > wanted)
@@ -147,7 +147,7 @@ pub fn extra_webapps(obs: &Observation, wanted: u32) -> Vec<&ContainerInfo> {
 
 /// The containers of new web apps with the given numbers, each at the
 /// lowest free address its number allows (`used` grows with them).
-pub fn webapp_specs(
+pub(super) fn webapp_specs(
     names: &LabNames,
     numbers: &[u32],
     network: &NetworkInfo,
@@ -199,7 +199,7 @@ pub fn webapp_specs(
 /// that a replaced balancer finds its cluster at once, and the ones starting
 /// with it: web apps join `ha` too, and whichever agent starts last finds
 /// the other listening (Serf retries a failed join only after a second).
-pub fn ha_spec(
+pub(super) fn ha_spec(
     obs: &Observation,
     network: &NetworkInfo,
     stage: Stage,
@@ -243,15 +243,15 @@ pub fn ha_spec(
         ip: addressing.ha(),
         aliases: vec![HA.to_string()],
         publish: vec![
-            (80, publish.bind.to_string(), publish.http),
-            (1936, publish.bind.to_string(), publish.stats),
+            (HTTP_PORT, publish.bind.to_string(), publish.http),
+            (STATS_PORT, publish.bind.to_string(), publish.stats),
         ],
         runs_engine: false,
     })
 }
 
 /// The labels of a node's container: the lab's state.
-pub fn labels_for(
+pub(super) fn labels_for(
     names: &LabNames,
     node: &str,
     role: Role,
@@ -275,7 +275,7 @@ pub fn labels_for(
 }
 
 /// The labels of a new lab network, with its fresh Serf key.
-pub fn network_labels(names: &LabNames, serf_key: String) -> HashMap<String, String> {
+pub(super) fn network_labels(names: &LabNames, serf_key: String) -> HashMap<String, String> {
     HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::LAB.to_string(), names.lab().to_string()),

@@ -9,7 +9,7 @@ use super::Lab;
 use crate::contract::{Backends, Role};
 use crate::naming::HA;
 use crate::node::membership::Member;
-use crate::runtime::ExecOutput;
+use crate::runtime::{ExecOutput, LogsRequest};
 
 impl Lab {
     /// Runs a command in a node of the lab.
@@ -17,11 +17,9 @@ impl Lab {
         self.runtime.exec(&self.names().container(node), cmd).await
     }
 
-    /// The last `tail` lines (`all` for everything) of a node's output.
-    pub async fn logs(&self, node: &str, tail: &str) -> Result<String> {
-        self.runtime
-            .logs(&self.names().container(node), tail, false)
-            .await
+    /// A node's output, as much as `req` asks.
+    pub async fn logs(&self, node: &str, req: &LogsRequest) -> Result<String> {
+        self.runtime.logs(&self.names().container(node), req).await
     }
 
     /// Runs a command in a node as `docker exec` does (stdin forwarded,
@@ -37,26 +35,11 @@ impl Lab {
     pub async fn stream_logs(
         &self,
         node: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
         self.runtime
-            .stream_logs(
-                &self.names().container(node),
-                tail,
-                timestamps,
-                follow,
-                sink,
-            )
-            .await
-    }
-
-    /// A node's output with the engine's timestamps.
-    pub async fn logs_with_times(&self, node: &str, tail: &str) -> Result<String> {
-        self.runtime
-            .logs(&self.names().container(node), tail, true)
+            .stream_logs(&self.names().container(node), req, sink)
             .await
     }
 

@@ -12,6 +12,7 @@ use crate::contract::Backends;
 use crate::naming::{self, HA};
 use crate::node::membership::{natural_key, Member};
 use crate::output::Progress;
+use crate::runtime::LogsRequest;
 use crate::stage::{self, Stage};
 use crate::stats::ServerState;
 
@@ -44,7 +45,7 @@ pub fn readiness(stage: Stage, expected: &[String], probe: &Probe) -> (bool, Str
         );
         return (converged(servers, expected), msg);
     }
-    if stage.number() == 5 {
+    if stage.config_on_file_only() {
         // HAProxy is not changed at stage 5: the registry tells.
         let msg = format!("waiting for /nodes to list {} web app(s)", expected.len());
         return (probe.registry.as_deref() == Some(expected), msg);
@@ -87,7 +88,7 @@ pub fn converged(servers: &[ServerState], expected: &[String]) -> bool {
 }
 
 /// The expected web apps that `ha`'s Serf agent does not count as alive.
-pub fn not_alive<'a>(expected: &'a [String], members: &[Member]) -> Vec<&'a String> {
+pub(super) fn not_alive<'a>(expected: &'a [String], members: &[Member]) -> Vec<&'a String> {
     expected
         .iter()
         .filter(|node| {
@@ -100,7 +101,7 @@ pub fn not_alive<'a>(expected: &'a [String], members: &[Member]) -> Vec<&'a Stri
 
 /// Why a wait ended without the lab being ready: one line per node that is
 /// not, then what `ha` said.
-pub fn timeout_lines(expected: &[String], last: &Backends) -> Vec<(Option<String>, String)> {
+pub(super) fn timeout_lines(expected: &[String], last: &Backends) -> Vec<(Option<String>, String)> {
     let mut lines = Vec::new();
     for node in expected {
         let state = last.servers.iter().find(|s| &s.name == node);
@@ -196,12 +197,12 @@ impl Lab {
     /// What `ha` reports, as much as `stage` needs to decide.
     async fn probe(&self, stage: Stage) -> Result<Probe> {
         let backends = self.backends().await?;
-        let registry = if stage.number() == 5 {
+        let registry = if stage.config_on_file_only() {
             Some(self.registry().await?)
         } else {
             None
         };
-        let members = if stage != stage::FINAL && stage.number() != 5 && stage.has_serf() {
+        let members = if stage.has_serf() && !stage.keeps_registry() {
             Some(self.members().await?)
         } else {
             None
@@ -252,14 +253,17 @@ impl Lab {
             lines.push(format!("`ha` did not answer: {e:#}"));
         }
         if err.is_some() || held {
-            let logs = self.logs(HA, "12").await.unwrap_or_default();
+            let logs = self
+                .logs(HA, &LogsRequest::last(12))
+                .await
+                .unwrap_or_default();
             lines.push(format!("last logs of `ha`:\n{}", indent(&logs)));
         }
         for (node, line) in timeout_lines(expected, last) {
             lines.push(line);
             if let Some(node) = node {
                 let logs = self
-                    .logs(&node, "8")
+                    .logs(&node, &LogsRequest::last(8))
                     .await
                     .unwrap_or_else(|e| format!("{e:#}"));
                 lines.push(format!("last logs of `{node}`:\n{}", indent(&logs)));

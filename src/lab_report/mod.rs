@@ -13,12 +13,12 @@ use anyhow::{Context, Result};
 
 mod regions;
 
-pub use regions::Part;
+pub(crate) use regions::Part;
 
 use crate::usage::usage;
 
 /// A task of the lab: its title and the questions it asks.
-pub struct Task {
+pub(crate) struct Task {
     /// `0` … `6`.
     pub number: u8,
     /// Its title, as the lab names it.
@@ -28,7 +28,7 @@ pub struct Task {
 }
 
 /// The lab's tasks and their questions (the lab's numbering, shortened).
-pub const TASKS: [Task; 7] = [
+pub(crate) const TASKS: [Task; 7] = [
     Task {
         number: 0,
         title: "Identify issues and install the tools",
@@ -86,7 +86,7 @@ pub const TASKS: [Task; 7] = [
 
 /// A file captured for a deliverable, as a task's INDEX.md lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Captured {
+pub(crate) struct Captured {
     /// Its path below `logs/taskN/`.
     pub path: String,
     /// What it holds.
@@ -115,7 +115,7 @@ fn cells(row: &str) -> Vec<String> {
 
 /// The captured files an INDEX.md lists (files marked NOT MADE are left
 /// out: there is nothing to embed).
-pub fn parse_index(index: &str) -> Vec<Captured> {
+pub(crate) fn parse_index(index: &str) -> Vec<Captured> {
     index
         .lines()
         .filter(|l| l.starts_with("| ["))
@@ -150,7 +150,7 @@ fn anchor(heading: &str) -> String {
 /// labctl (before its parts had markers): the text up to the next heading,
 /// for headings whose text is more than the placeholder. Used once, with
 /// `--force`, to carry answers into the new form; the old file is kept.
-pub fn answers(existing: &str) -> HashMap<String, String> {
+pub(crate) fn answers(existing: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut current: Option<(String, String)> = None;
     let mut flush = |current: Option<(String, String)>| {
@@ -189,7 +189,7 @@ const OLD_MARKER: &str = "<!-- Made by `labctl report` from `logs/`.";
 const INLINE_MAX: usize = 6_000;
 
 /// Where the report finds a task's files, and how it links them.
-pub struct Sources<'a> {
+pub(crate) struct Sources<'a> {
     /// `logs/` as the report links it (relative to the report's folder).
     pub link_root: &'a str,
     /// A task's INDEX.md, if it was collected.
@@ -213,7 +213,7 @@ fn chapters() -> Vec<String> {
 
 /// The parts of the report labctl writes and rewrites: the table of
 /// contents and each task's deliverables.
-pub fn parts(sources: &Sources<'_>) -> Vec<Part> {
+pub(crate) fn parts(sources: &Sources<'_>) -> Vec<Part> {
     let mut toc = String::from("## Table of contents\n\n");
     for c in chapters() {
         let _ = writeln!(toc, "- [{c}](#{})", anchor(&c));
@@ -237,7 +237,7 @@ pub fn parts(sources: &Sources<'_>) -> Vec<Part> {
 /// A new report: the lab's structure, an empty answer under each question
 /// (or the one `kept` has for its heading), labctl's parts in their
 /// markers.
-pub fn render(sources: &Sources<'_>, kept: &HashMap<String, String>) -> String {
+pub(crate) fn render(sources: &Sources<'_>, kept: &HashMap<String, String>) -> String {
     let parts = parts(sources);
     let part = |name: &str| {
         parts
@@ -327,7 +327,7 @@ fn deliverables(md: &mut String, sources: &Sources<'_>, task: u8) {
 }
 
 /// The path of `to` as seen from the folder `from` (both made absolute).
-pub fn relative(from: &Path, to: &Path) -> Result<PathBuf> {
+pub(crate) fn relative(from: &Path, to: &Path) -> Result<PathBuf> {
     let from = std::path::absolute(from)?;
     let to = std::path::absolute(to)?;
     let a: Vec<_> = from.components().collect();
@@ -370,7 +370,7 @@ fn kind(text: &str) -> Kind {
 
 /// What `write` did.
 #[derive(Debug)]
-pub struct Written {
+pub(crate) struct Written {
     /// The report.
     pub file: PathBuf,
     /// Where the file that was there before went, when `--force` moved it.
@@ -403,7 +403,7 @@ fn backup_path(file: &Path) -> PathBuf {
 /// Writes `out/README.md` from the tasks collected in `logs`. A report
 /// labctl made keeps every byte written outside labctl's own parts; a file
 /// labctl did not make is refused, or with `force` moved to a backup first.
-pub fn write(logs: &Path, out: &Path, force: bool) -> Result<Written> {
+pub(crate) fn write(logs: &Path, out: &Path, force: bool) -> Result<Written> {
     let file = out.join("README.md");
     let existing = match std::fs::read(&file) {
         Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| {

@@ -13,7 +13,7 @@ const CLOSE: &str = " -->";
 /// A part of the report that labctl writes: its name and its text (whole
 /// lines, each ending with `\n`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
+pub(crate) struct Part {
     /// Its name: letters, digits and `-`.
     pub name: String,
     /// Its text.
@@ -28,7 +28,7 @@ fn hash(body: &str) -> String {
 }
 
 /// A part as it is written into the file: marker, text, marker.
-pub fn wrap(part: &Part) -> String {
+pub(super) fn wrap(part: &Part) -> String {
     let h = hash(&part.body);
     format!(
         "{BEGIN}{name} {h}{CLOSE}\n{body}{END}{name} {h}{CLOSE}\n",
@@ -56,7 +56,7 @@ fn bare(line: &str) -> &str {
 
 /// What a merge did.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Merged {
+pub(super) struct Merged {
     /// The new text of the file.
     pub text: String,
     /// Parts replaced with labctl's new text.
@@ -70,7 +70,7 @@ pub struct Merged {
 /// filled again);
 /// all else, byte for byte, as it was. A part `fresh` does not name is
 /// left as it is.
-pub fn merge(existing: &str, fresh: &[Part]) -> Merged {
+pub(super) fn merge(existing: &str, fresh: &[Part]) -> Merged {
     let lines: Vec<&str> = existing.split_inclusive('\n').collect();
     let mut out = Merged::default();
     let mut i = 0;
@@ -120,7 +120,7 @@ pub fn merge(existing: &str, fresh: &[Part]) -> Merged {
 /// The text of `text` outside the parts labctl may replace (the pristine
 /// ones): what a re-run must keep byte for byte.
 #[cfg(test)]
-pub fn outside_pristine(text: &str) -> String {
+pub(crate) fn outside_pristine(text: &str) -> String {
     let mut blanked = Vec::new();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut i = 0;

@@ -10,14 +10,14 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 /// The runtime API socket, inside the container only.
-pub const ADMIN_SOCKET: &str = "/run/haproxy/admin.sock";
+pub(crate) const ADMIN_SOCKET: &str = "/run/haproxy/admin.sock";
 /// The master CLI socket of HAProxy's master-worker mode.
-pub const MASTER_SOCKET: &str = "/run/haproxy/master.sock";
+pub(crate) const MASTER_SOCKET: &str = "/run/haproxy/master.sock";
 /// Where server states are kept across a reload.
-pub const SERVER_STATE_FILE: &str = "/run/haproxy/server-state";
+pub(crate) const SERVER_STATE_FILE: &str = "/run/haproxy/server-state";
 
 /// Sends one command to a HAProxy CLI socket and returns its answer.
-pub fn command(socket: &str, cmd: &str) -> Result<String> {
+pub(crate) fn command(socket: &str, cmd: &str) -> Result<String> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("connecting to HAProxy at `{socket}`"))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -32,12 +32,12 @@ pub fn command(socket: &str, cmd: &str) -> Result<String> {
 }
 
 /// HAProxy's statistics as CSV.
-pub fn show_stat() -> Result<String> {
+pub(crate) fn show_stat() -> Result<String> {
     command(ADMIN_SOCKET, "show stat")
 }
 
 /// The HAProxy running beside labctl, for reconciliation.
-pub struct Local;
+pub(crate) struct Local;
 
 impl super::reconcile::Haproxy for Local {
     fn check(&self, candidate: &Path) -> Result<()> {
@@ -72,7 +72,7 @@ const CHECK_ANSWER: Duration = Duration::from_millis(150);
 
 /// The health check HAProxy runs on a web app (`option httpchk HEAD /`, sent
 /// as HAProxy sends it), run once from `ha`: whether it passes.
-pub fn http_check(addr: &str) -> Result<bool> {
+pub(crate) fn http_check(addr: &str) -> Result<bool> {
     let addr: std::net::SocketAddr = addr
         .parse()
         .with_context(|| format!("`{addr}` is not an ip:port"))?;
@@ -93,31 +93,22 @@ pub fn http_check(addr: &str) -> Result<bool> {
 
 /// Whether an answer's status line passes an HTTP check as HAProxy judges
 /// it by default: a 2xx or 3xx status.
-pub fn check_passes(answer: &str) -> bool {
+pub(crate) fn check_passes(answer: &str) -> bool {
     let mut words = answer.lines().next().unwrap_or_default().split_whitespace();
     let version = words.next().unwrap_or_default();
     let status: u16 = words.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     version.starts_with("HTTP/") && (200..400).contains(&status)
 }
 
-/// HAProxy's processes, from its master CLI (`show proc`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Processes {
-    /// How many times the master reloaded (started a new worker).
-    pub reloads: u64,
-    /// The current workers' process ids.
-    pub workers: Vec<u32>,
-    /// Workers of earlier reloads still finishing their connections.
-    pub old_workers: Vec<u32>,
-}
+pub(crate) use crate::contract::Processes;
 
 /// Reads `show proc` of the master CLI.
-pub fn processes() -> Result<Processes> {
+pub(crate) fn processes() -> Result<Processes> {
     Ok(parse_processes(&command(MASTER_SOCKET, "show proc; quit")?))
 }
 
 /// Parses the master CLI's `show proc`.
-pub fn parse_processes(text: &str) -> Processes {
+pub(crate) fn parse_processes(text: &str) -> Processes {
     let mut p = Processes::default();
     let mut old = false;
     for line in text.lines() {
@@ -148,7 +139,7 @@ pub fn parse_processes(text: &str) -> Processes {
 
 /// Checks a configuration file with `haproxy -c`; the error holds HAProxy's
 /// own explanation.
-pub fn check_config(path: &Path) -> Result<()> {
+pub(crate) fn check_config(path: &Path) -> Result<()> {
     let out = Command::new("haproxy")
         .arg("-c")
         .arg("-q")
@@ -169,7 +160,7 @@ pub fn check_config(path: &Path) -> Result<()> {
 /// Saves the servers' states, then asks the master to reload: it starts a
 /// new worker on the new configuration, which takes over the listening
 /// sockets, while the old worker finishes the requests it holds.
-pub fn reload() -> Result<()> {
+pub(crate) fn reload() -> Result<()> {
     if !Path::new(MASTER_SOCKET).exists() {
         bail!("HAProxy is not running yet (no `{MASTER_SOCKET}`)");
     }

@@ -11,7 +11,7 @@ use reconcile::Layout;
 /// The lab's static servers (stages 0 to 4), from `STATIC_SERVERS`
 /// (`s1=192.168.42.11 s2=192.168.42.22`), injected when `ha` starts as the
 /// lab's `run.sh` did.
-pub fn static_servers(spec: &str) -> Vec<Server> {
+pub(crate) fn static_servers(spec: &str) -> Vec<Server> {
     spec.split_whitespace()
         .filter_map(|pair| {
             let (name, ip) = pair.split_once('=')?;
@@ -28,7 +28,7 @@ pub fn static_servers(spec: &str) -> Vec<Server> {
 /// Renders HAProxy's configuration, unless `if_missing` and one exists: up
 /// to stage 4 with the static servers, then from the registry in `/nodes`
 /// (the backends known before a restart).
-pub fn render_config(if_missing: bool) -> Result<()> {
+pub(crate) fn render_config(if_missing: bool) -> Result<()> {
     let layout = Layout::default();
     if if_missing && layout.config.exists() {
         return Ok(());
@@ -54,7 +54,7 @@ pub(super) const SCAN_DIR: &str = "/run/s6";
 /// The containers' entrypoint: sets up the services of the stage in
 /// `LABCTL_STAGE` and hands over to s6-svscan as PID 1; at stage 0 (no
 /// supervisor) hands over to the main program alone.
-pub fn init() -> Result<()> {
+pub(crate) fn init() -> Result<()> {
     use std::os::unix::process::CommandExt;
     let stage = Stage::from_env()?;
     let balancer =
@@ -75,7 +75,7 @@ pub fn init() -> Result<()> {
             std::fs::copy(format!("{SERVICES}/{svc}/run"), dir.join("run"))
                 .with_context(|| format!("setting up service `{svc}`"))?;
         }
-        control_scripts(scan, !balancer && stage.number() >= 6)?;
+        control_scripts(scan, !balancer && stage.applies_changes())?;
         std::process::Command::new("s6-svscan").arg(SCAN_DIR).exec()
     } else {
         std::process::Command::new(format!("{SERVICES}/{}/run", services[0])).exec()

@@ -15,14 +15,14 @@ use super::reconcile::Layout;
 use crate::templates::Server;
 
 /// How long a mark holds a member out while it is still alive in Serf.
-pub const MARK_TTL: Duration = Duration::from_secs(30);
+pub(crate) const MARK_TTL: Duration = Duration::from_secs(30);
 
 fn dir(layout: &Layout) -> PathBuf {
     layout.state_dir.join("leaving")
 }
 
 /// Marks `name` as leaving.
-pub fn mark(layout: &Layout, name: &str) -> Result<()> {
+pub(crate) fn mark(layout: &Layout, name: &str) -> Result<()> {
     if !valid_node_name(name) {
         bail!("`{}` is not a node name", name.escape_debug());
     }
@@ -36,7 +36,7 @@ pub fn mark(layout: &Layout, name: &str) -> Result<()> {
 /// The mark of a member Serf found failed stays (until the TTL): its leave
 /// was lost on the way, and the event handler turns the failure into the
 /// leave it was.
-pub fn sort_marks(
+pub(crate) fn sort_marks(
     marks: &[(String, Duration)],
     alive: &HashSet<&str>,
     failed: &HashSet<&str>,
@@ -56,13 +56,17 @@ pub fn sort_marks(
 }
 
 /// Whether `name` is marked as leaving.
-pub fn is_marked(layout: &Layout, name: &str) -> bool {
+pub(crate) fn is_marked(layout: &Layout, name: &str) -> bool {
     valid_node_name(name) && dir(layout).join(name).exists()
 }
 
 /// `servers` without the ones marked as leaving; marks that are over are
 /// removed.
-pub fn without_leaving(layout: &Layout, servers: Vec<Server>, members: &[Member]) -> Vec<Server> {
+pub(crate) fn without_leaving(
+    layout: &Layout,
+    servers: Vec<Server>,
+    members: &[Member],
+) -> Vec<Server> {
     let dir = dir(layout);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return servers;

@@ -30,7 +30,7 @@ struct MemberList {
 }
 
 /// Parses `serf members -format json`.
-pub fn parse_members(json: &str) -> Result<Vec<Member>> {
+pub(crate) fn parse_members(json: &str) -> Result<Vec<Member>> {
     let list: MemberList = serde_json::from_str(json)
         .context("reading Serf's member list (`serf members -format json`)")?;
     Ok(list.members)
@@ -38,7 +38,7 @@ pub fn parse_members(json: &str) -> Result<Vec<Member>> {
 
 /// A member left out of the backends, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The member's name, shown with its control characters escaped.
     pub name: String,
     /// Why it was refused.
@@ -51,7 +51,7 @@ const MAX_NAME: usize = 63;
 /// Whether a node name is safe as a file name under `/nodes` and as an
 /// HAProxy server name: letters, digits, `-`, `_` and `.`, not starting with a
 /// dot, at most 63 characters.
-pub fn valid_node_name(name: &str) -> bool {
+pub(crate) fn valid_node_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
         && !name.starts_with('.')
@@ -62,7 +62,7 @@ pub fn valid_node_name(name: &str) -> bool {
 
 /// The alive members with role `backend`, as HAProxy servers sorted by node
 /// name (s2 before s10), and the members refused as unsafe.
-pub fn backends(members: &[Member]) -> (Vec<Server>, Vec<Refusal>) {
+pub(crate) fn backends(members: &[Member]) -> (Vec<Server>, Vec<Refusal>) {
     let mut servers = Vec::new();
     let mut refused = Vec::new();
     for m in members {

@@ -1,21 +1,21 @@
 //! labctl's node side: what runs inside the lab's containers (the Serf event
 //! handler and membership watcher on `ha`, the web app on web apps).
 
-pub mod haproxy;
+pub(crate) mod haproxy;
 mod init;
-pub mod leaving;
-pub mod membership;
+pub(crate) mod leaving;
+pub(crate) mod membership;
 mod on_event;
-pub mod reconcile;
-pub mod serf_rpc;
-pub mod servers;
-pub mod swarm;
+pub(crate) mod reconcile;
+pub(crate) mod serf_rpc;
+pub(crate) mod servers;
+pub(crate) mod swarm;
 mod watch;
-pub mod webapp;
+pub(crate) mod webapp;
 
-pub use init::{init, render_config, static_servers};
-pub use on_event::on_event;
-pub use watch::watch;
+pub(crate) use init::{init, render_config};
+pub(crate) use on_event::on_event;
+pub(crate) use watch::watch;
 
 use std::io::Write;
 
@@ -27,10 +27,10 @@ use membership::Refusal;
 use reconcile::{reconcile, Layout, Mode, Outcome};
 
 /// The lab's event log on `ha`.
-pub const SERF_LOG: &str = "/var/log/serf.log";
+pub(crate) const SERF_LOG: &str = "/var/log/serf.log";
 
 /// Serf's live member list from the local agent.
-pub fn live_members() -> Result<Vec<membership::Member>> {
+pub(crate) fn live_members() -> Result<Vec<membership::Member>> {
     serf_rpc::SerfRpc::connect(serf_rpc::RPC_ADDR)?.members()
 }
 
@@ -112,7 +112,7 @@ fn log_outcome(out: &Outcome, servers: &[Server]) {
 /// Prints HAProxy's view of the backends as JSON (for `labctl` on the
 /// host): the servers HAProxy runs, those its configuration file names, how
 /// the two differ, and what `ha` still waits for or failed to do.
-pub fn print_backends() -> Result<()> {
+pub(crate) fn print_backends() -> Result<()> {
     let servers = crate::stats::servers(&haproxy::show_stat()?, servers::BACKEND);
     let layout = Layout::default();
     let read = |path: std::path::PathBuf| std::fs::read_to_string(path).ok();
@@ -145,13 +145,13 @@ pub fn print_backends() -> Result<()> {
 }
 
 /// Prints HAProxy's raw statistics CSV.
-pub fn print_stat() -> Result<()> {
+pub(crate) fn print_stat() -> Result<()> {
     print!("{}", haproxy::show_stat()?);
     Ok(())
 }
 
 /// Who the web app says it is, from the container's environment.
-pub fn webapp_identity() -> webapp::Identity {
+pub(crate) fn webapp_identity() -> webapp::Identity {
     let host = std::env::var(crate::contract::NODE_NAME)
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into());

@@ -12,7 +12,7 @@ use crate::stage::{OnEvent, Stage};
 /// The Serf event handler: logs each member of the event to the lab's event
 /// log; then, as the stage says, renders the event's members alone (stage
 /// 4) or reconciles from the whole live membership, not from the event.
-pub fn on_event() -> Result<()> {
+pub(crate) fn on_event() -> Result<()> {
     let stage = Stage::from_env()?;
     let event = std::env::var("SERF_EVENT").unwrap_or_else(|_| "unknown".into());
     if event == "query" {
@@ -41,7 +41,7 @@ pub fn on_event() -> Result<()> {
     // failed left gracefully, and its leave was lost on the way (several
     // agents leaving at once gossip partly to each other): Serf is told it
     // left, which reports it as the leave it was.
-    if event == "member-failed" && stage.number() >= 6 {
+    if event == "member-failed" && stage.applies_changes() {
         let layout = Layout::default();
         event_members.retain(|m| {
             if !super::leaving::is_marked(&layout, &m.name) {
@@ -72,7 +72,7 @@ pub fn on_event() -> Result<()> {
             )
         })
         .collect();
-    log_events(&event_log(&event, &seen, stage.number() >= 5));
+    log_events(&event_log(&event, &seen, stage.keeps_registry()));
     let mode = match stage.on_event() {
         OnEvent::Nothing | OnEvent::Log => return Ok(()),
         OnEvent::RenderEventOnly => {
@@ -146,7 +146,7 @@ fn read_task4_template() -> Result<String> {
 }
 
 /// The lab's task-4 template rendered for one member.
-pub fn task4_line(template: &str, name: &str, ip: &str) -> Result<String> {
+pub(super) fn task4_line(template: &str, name: &str, ip: &str) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Member<'a> {
         name: &'a str,
@@ -160,7 +160,7 @@ pub fn task4_line(template: &str, name: &str, ip: &str) -> Result<String> {
 /// (`$SERF_EVENT` verbatim for leaves and failures). From task 5 on
 /// (`backends_only`) only web apps get a line. Events the lab's handlers do
 /// not handle (update, reap) write nothing.
-pub fn event_log(
+pub(super) fn event_log(
     serf_event: &str,
     members: &[(String, String)],
     backends_only: bool,

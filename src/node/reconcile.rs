@@ -15,7 +15,7 @@ use super::servers::{self, ServerLine, Step};
 
 /// Where the balancer keeps its files.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// One file per backend, `name ip` (the lab's registry).
     pub nodes_dir: PathBuf,
     /// The HAProxy template.
@@ -39,26 +39,26 @@ impl Default for Layout {
 
 impl Layout {
     /// The file that holds the last reconciliation error, if any.
-    pub fn error_file(&self) -> PathBuf {
+    pub(crate) fn error_file(&self) -> PathBuf {
         self.state_dir.join("last-error")
     }
 
     /// Present while a configuration that needs a reload is written but
     /// HAProxy has not taken it yet (its reload failed, e.g. HAProxy was
     /// still starting): the reload is retried until it succeeds.
-    pub fn reload_pending_file(&self) -> PathBuf {
+    pub(crate) fn reload_pending_file(&self) -> PathBuf {
         self.state_dir.join("reload-pending")
     }
 
     /// What the last pass left for the next one (one line each), if any.
-    pub fn waiting_file(&self) -> PathBuf {
+    pub(crate) fn waiting_file(&self) -> PathBuf {
         self.state_dir.join("waiting")
     }
 }
 
 /// What a reconciliation does to the running HAProxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Write `/nodes` and the configuration only (stage 5 of the lab).
     Write,
     /// Also bring the running HAProxy in line: servers through its runtime
@@ -67,7 +67,7 @@ pub enum Mode {
 }
 
 /// The running HAProxy, as a reconciliation uses it.
-pub trait Haproxy {
+pub(crate) trait Haproxy {
     /// Checks a candidate configuration file (`haproxy -c`).
     fn check(&self, candidate: &Path) -> Result<()>;
     /// Reloads HAProxy on the configuration in place.
@@ -86,7 +86,7 @@ pub trait Haproxy {
 
 /// What a reconciliation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Everything already matched the backends.
     Unchanged,
     /// A new configuration was written; HAProxy was not touched (stage 5).
@@ -109,7 +109,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Whether nothing is left for a later pass.
-    pub fn settled(&self) -> bool {
+    pub(crate) fn settled(&self) -> bool {
         match self {
             Outcome::ReloadPending => false,
             Outcome::Live { waiting, .. } => waiting.is_empty(),
@@ -120,7 +120,7 @@ impl Outcome {
 
 /// Writes `content` to `path` through a temporary file and a rename, so that
 /// no reader ever sees half a file.
-pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, content: &str) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -136,7 +136,7 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
 
 /// Makes `/nodes` hold exactly one file per backend, `name ip`. Returns
 /// whether anything changed.
-pub fn sync_registry(dir: &Path, servers: &[Server]) -> Result<bool> {
+pub(crate) fn sync_registry(dir: &Path, servers: &[Server]) -> Result<bool> {
     fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     let mut changed = false;
     for s in servers {
@@ -160,7 +160,7 @@ pub fn sync_registry(dir: &Path, servers: &[Server]) -> Result<bool> {
 }
 
 /// Reads the registry back: the backends `/nodes` lists.
-pub fn read_registry(dir: &Path) -> Vec<Server> {
+pub(crate) fn read_registry(dir: &Path) -> Vec<Server> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -183,7 +183,7 @@ pub fn read_registry(dir: &Path) -> Vec<Server> {
 }
 
 /// The variables HAProxy's template is rendered with.
-pub fn context_for(servers: &[Server]) -> HaproxyContext {
+pub(crate) fn context_for(servers: &[Server]) -> HaproxyContext {
     HaproxyContext {
         servers: servers.to_vec(),
         stats_auth: std::env::var(crate::contract::STATS_AUTH).unwrap_or_default(),
@@ -191,7 +191,7 @@ pub fn context_for(servers: &[Server]) -> HaproxyContext {
 }
 
 /// HAProxy's configuration for `servers`, from the layout's template.
-pub fn render_config(layout: &Layout, servers: &[Server]) -> Result<String> {
+pub(crate) fn render_config(layout: &Layout, servers: &[Server]) -> Result<String> {
     let template = fs::read_to_string(&layout.template)
         .with_context(|| format!("reading template `{}`", layout.template.display()))?;
     render_haproxy(
@@ -206,7 +206,7 @@ pub fn render_config(layout: &Layout, servers: &[Server]) -> Result<String> {
 /// reload is remembered and retried by the next call, even when the
 /// configuration has not changed since; what a pass could not finish is
 /// recorded in the waiting file.
-pub fn reconcile(
+pub(crate) fn reconcile(
     layout: &Layout,
     servers: &[Server],
     mode: Mode,
@@ -233,7 +233,7 @@ pub fn reconcile(
 /// check, a deletion refused while connections drain, a pending reload)
 /// from the configuration on file, without rendering it again: the cheap
 /// pass the watcher repeats while something waits.
-pub fn settle(layout: &Layout, haproxy: &impl Haproxy) -> Result<Outcome> {
+pub(crate) fn settle(layout: &Layout, haproxy: &impl Haproxy) -> Result<Outcome> {
     let _lock = crate::lock::FileLock::acquire(&layout.state_dir.join("reconcile.lock"))?;
     let config = fs::read_to_string(&layout.config)
         .with_context(|| format!("reading `{}`", layout.config.display()))?;

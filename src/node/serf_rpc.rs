@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::membership::Member;
 
 /// Where the agents of the lab listen for RPC (loopback only).
-pub const RPC_ADDR: &str = "127.0.0.1:7373";
+pub(crate) const RPC_ADDR: &str = "127.0.0.1:7373";
 
 #[derive(Serialize)]
 struct RequestHeader<'a> {
@@ -58,7 +58,7 @@ struct RpcMember {
 }
 
 /// Turns the address bytes Serf sends (a Go `net.IP`) into an address.
-pub fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
+pub(crate) fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => Some(IpAddr::V4(Ipv4Addr::new(
             bytes[0], bytes[1], bytes[2], bytes[3],
@@ -73,7 +73,7 @@ pub fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
 }
 
 /// An open RPC session with a Serf agent.
-pub struct SerfRpc {
+pub(crate) struct SerfRpc {
     writer: TcpStream,
     reader: BufReader<TcpStream>,
     seq: u64,
@@ -81,7 +81,7 @@ pub struct SerfRpc {
 
 impl SerfRpc {
     /// Connects and performs the protocol handshake.
-    pub fn connect(addr: &str) -> Result<Self> {
+    pub(crate) fn connect(addr: &str) -> Result<Self> {
         let socket: SocketAddr = addr.parse().context("Serf RPC address")?;
         let stream = TcpStream::connect_timeout(&socket, Duration::from_secs(2))
             .with_context(|| format!("connecting to the Serf agent at {addr}"))?;
@@ -122,7 +122,7 @@ impl SerfRpc {
     }
 
     /// Every member the agent knows, in any state.
-    pub fn members(&mut self) -> Result<Vec<Member>> {
+    pub(crate) fn members(&mut self) -> Result<Vec<Member>> {
         self.request("members", None::<&()>)?;
         let body: MembersResponse = rmp_serde::from_read(&mut self.reader)
             .context("reading the member list from the Serf agent")?;

@@ -5,15 +5,15 @@
 use crate::stats::ServerState;
 
 /// The backend whose servers follow the membership.
-pub const BACKEND: &str = "nodes";
+pub(crate) const BACKEND: &str = "nodes";
 
 /// How long a server taken out of rotation may keep connections before
 /// they are shut down so that it can be deleted.
-pub const DRAIN_DEADLINE_S: u64 = 10;
+pub(crate) const DRAIN_DEADLINE_S: u64 = 10;
 
 /// One `server` line of the backend, as the configuration writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerLine {
+pub(crate) struct ServerLine {
     /// The server's name (the node name).
     pub name: String,
     /// `ip:port`.
@@ -25,14 +25,14 @@ pub struct ServerLine {
 
 impl ServerLine {
     /// Whether HAProxy health-checks this server.
-    pub fn checked(&self) -> bool {
+    pub(crate) fn checked(&self) -> bool {
         self.options.split_whitespace().any(|w| w == "check")
     }
 }
 
 /// A configuration taken apart: the backend's servers, and everything else.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Split {
+pub(crate) struct Split {
     /// The text without the backend's `server` lines.
     pub skeleton: String,
     /// The backend's servers, in the file's order.
@@ -58,7 +58,7 @@ const SECTIONS: [&str; 14] = [
 ];
 
 /// Takes a configuration apart into its `nodes` servers and the rest.
-pub fn split(config: &str) -> Split {
+pub(crate) fn split(config: &str) -> Split {
     let mut skeleton = String::with_capacity(config.len());
     let mut servers = Vec::new();
     let mut in_backend = false;
@@ -87,7 +87,7 @@ pub fn split(config: &str) -> Split {
 /// changed but servers added, removed or given another address (a template
 /// edit, other server options, stats credentials). No `old` (HAProxy has
 /// not started yet, and will load `new`) takes none.
-pub fn needs_reload(old: Option<&str>, new: &str) -> bool {
+pub(crate) fn needs_reload(old: Option<&str>, new: &str) -> bool {
     let Some(old) = old else {
         return false;
     };
@@ -102,7 +102,7 @@ pub fn needs_reload(old: Option<&str>, new: &str) -> bool {
 
 /// One runtime API step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// `add server`: the server is created in maintenance, out of rotation.
     Add(ServerLine),
     /// `set server … addr`: a name that came back with another address
@@ -137,7 +137,7 @@ pub enum Step {
 
 impl Step {
     /// The server the step is about.
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         match self {
             Step::Add(s) => &s.name,
             Step::Readdress { name, .. }
@@ -159,7 +159,7 @@ fn in_maintenance(s: &ServerState) -> bool {
 /// and deleted; new ones added in maintenance, checked, and enabled only
 /// after a passed check. A pass that cannot finish (a check not passed yet,
 /// a deletion refused) is simply planned again on the next pass.
-pub fn plan(wanted: &[ServerLine], running: &[ServerState]) -> Vec<Step> {
+pub(crate) fn plan(wanted: &[ServerLine], running: &[ServerState]) -> Vec<Step> {
     let mut steps = Vec::new();
     for r in running {
         if wanted.iter().any(|w| w.name == r.name) {
@@ -213,7 +213,7 @@ pub fn plan(wanted: &[ServerLine], running: &[ServerState]) -> Vec<Step> {
 }
 
 /// The runtime API command of a step (none for [`Step::AwaitCheck`]).
-pub fn command(step: &Step) -> String {
+pub(crate) fn command(step: &Step) -> String {
     match step {
         Step::AwaitCheck(_) => String::new(),
         Step::Add(s) => format!("add server {BACKEND}/{} {} {}", s.name, s.addr, s.options)
@@ -235,7 +235,7 @@ pub fn command(step: &Step) -> String {
 }
 
 /// Whether HAProxy's answer to a step's command says it was done.
-pub fn accepted(step: &Step, answer: &str) -> bool {
+pub(crate) fn accepted(step: &Step, answer: &str) -> bool {
     let answer = answer.trim();
     match step {
         Step::Add(_) => answer == "New server registered.",
@@ -250,7 +250,7 @@ pub fn accepted(step: &Step, answer: &str) -> bool {
 
 /// What the servers of a configuration file and of the running HAProxy
 /// disagree on, one line each (empty when they agree).
-pub fn differences(file: &[ServerLine], running: &[ServerState]) -> Vec<String> {
+pub(crate) fn differences(file: &[ServerLine], running: &[ServerState]) -> Vec<String> {
     let mut out = Vec::new();
     for f in file {
         match running.iter().find(|r| r.name == f.name) {

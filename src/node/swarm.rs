@@ -14,9 +14,9 @@ use crate::contract;
 
 /// The Serf query a leaving web app sends `ha`, its name as payload; `ha`
 /// answers once the web app is out of HAProxy's rotation.
-pub const DRAIN_QUERY: &str = "labctl-drain";
+pub(crate) const DRAIN_QUERY: &str = "labctl-drain";
 /// `ha`'s answer to [`DRAIN_QUERY`].
-pub const DRAINED: &str = "drained";
+pub(crate) const DRAINED: &str = "drained";
 
 /// The IPv4 addresses of this host's interfaces.
 fn interface_addresses() -> Result<Vec<Ipv4Addr>> {
@@ -48,19 +48,19 @@ fn interface_addresses() -> Result<Vec<Ipv4Addr>> {
 }
 
 /// The one of `addresses` inside `subnet`.
-pub fn address_in(addresses: &[Ipv4Addr], subnet: Ipv4Net) -> Option<Ipv4Addr> {
+pub(crate) fn address_in(addresses: &[Ipv4Addr], subnet: Ipv4Net) -> Option<Ipv4Addr> {
     addresses.iter().copied().find(|a| subnet.contains(a))
 }
 
 /// This node's address on the lab's network, when it runs as a Swarm task
 /// (`LAB_SUBNET` set) and has one.
-pub fn own_address() -> Option<String> {
+pub(crate) fn own_address() -> Option<String> {
     let subnet: Ipv4Net = std::env::var(contract::SUBNET).ok()?.parse().ok()?;
     address_in(&interface_addresses().ok()?, subnet).map(|ip| ip.to_string())
 }
 
 /// Prints this node's address on the lab's network (`LAB_SUBNET`).
-pub fn print_address() -> Result<()> {
+pub(crate) fn print_address() -> Result<()> {
     let subnet: Ipv4Net = std::env::var(contract::SUBNET)
         .with_context(|| format!("{} is not set", contract::SUBNET))?
         .parse()
@@ -84,7 +84,7 @@ pub fn print_address() -> Result<()> {
 
 /// Whether `ha`'s answers to the drain query (`serf query -format json`)
 /// say it took the web app out.
-pub fn drained(answer: &str) -> bool {
+pub(crate) fn drained(answer: &str) -> bool {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(answer) else {
         return false;
     };
@@ -102,7 +102,7 @@ pub fn drained(answer: &str) -> bool {
 /// rotation and waits for its answer (2 s), then has the
 /// supervisor stop every service: the web app finishes the requests it
 /// holds, and the Serf agent leaves the cluster.
-pub fn retire() -> Result<()> {
+pub(crate) fn retire() -> Result<()> {
     let name = std::env::var(contract::NODE_NAME)
         .ok()
         .filter(|n| !n.is_empty())

@@ -24,7 +24,7 @@ const RESYNC_AFTER: Duration = Duration::from_secs(1);
 
 /// What a poll leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
+pub(super) enum Due {
     /// Nothing changed and nothing waits.
     Nothing,
     /// Only the last pass's leftovers: finish them from the file in place.
@@ -36,7 +36,7 @@ pub enum Due {
 
 /// What the watcher knows between two polls.
 #[derive(Debug, Default)]
-pub struct Watcher {
+pub(super) struct Watcher {
     /// The backends of the last reconciliation.
     applied: Option<Vec<Server>>,
     /// The template's modification time at the last reconciliation.
@@ -55,7 +55,12 @@ pub struct Watcher {
 impl Watcher {
     /// What a poll that saw `servers` and the template at `template` must
     /// do.
-    pub fn due(&self, servers: &[Server], template: Option<SystemTime>, now: Instant) -> Due {
+    pub(super) fn due(
+        &self,
+        servers: &[Server],
+        template: Option<SystemTime>,
+        now: Instant,
+    ) -> Due {
         let stale = self.failed_at.is_none()
             && self
                 .last_pass
@@ -74,7 +79,7 @@ impl Watcher {
     }
 
     /// Records a reconciliation's result.
-    pub fn record(
+    pub(super) fn record(
         &mut self,
         servers: Vec<Server>,
         template: Option<SystemTime>,
@@ -98,7 +103,7 @@ impl Watcher {
     }
 
     /// How long to sleep before the next poll.
-    pub fn interval(&self, normal: Duration) -> Duration {
+    pub(super) fn interval(&self, normal: Duration) -> Duration {
         if self.settled {
             normal
         } else {
@@ -133,7 +138,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// Watches Serf's live member list and reconciles as soon as it changes.
 /// Serf delays member events by a second or more; polling the local agent
 /// puts a new backend into rotation in a fraction of that.
-pub fn watch(interval: Duration) -> Result<()> {
+pub(crate) fn watch(interval: Duration) -> Result<()> {
     let layout = Layout::default();
     let mut watcher = Watcher::default();
     let mut serf_down_reported = false;

@@ -16,16 +16,16 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 /// The session cookie's name, as the lab's app named it.
-pub const SESSION_COOKIE: &str = "NODESESSID";
+pub(crate) const SESSION_COOKIE: &str = "NODESESSID";
 /// Sessions kept at most; past that the oldest are forgotten (the map is
 /// cleared), so that a load test cannot exhaust the node's memory.
 const MAX_SESSIONS: usize = 100_000;
 /// The longest artificial delay accepted, in milliseconds.
-pub const MAX_DELAY_MS: u64 = 60_000;
+pub(crate) const MAX_DELAY_MS: u64 = 60_000;
 
 /// Who this node is.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// Its address.
     pub ip: String,
     /// Its host name (the node name).
@@ -41,7 +41,7 @@ struct App {
 }
 
 /// The body of `GET /`.
-pub fn greeting(identity: &Identity, session_id: &str, views: u64) -> Value {
+pub(crate) fn greeting(identity: &Identity, session_id: &str, views: u64) -> Value {
     json!({
         "hello": "world!",
         "ip": identity.ip,
@@ -53,7 +53,7 @@ pub fn greeting(identity: &Identity, session_id: &str, views: u64) -> Value {
 }
 
 /// The session id a request's `Cookie` header carries, if any.
-pub fn session_from_cookies(cookies: &str) -> Option<String> {
+pub(crate) fn session_from_cookies(cookies: &str) -> Option<String> {
     cookies
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
@@ -64,12 +64,12 @@ pub fn session_from_cookies(cookies: &str) -> Option<String> {
 
 /// What `POST /delay` answers when it has no usable delay, as the lab's
 /// app does.
-pub const DELAY_ERROR: &str =
+pub(crate) const DELAY_ERROR: &str =
     "No delay configured due to an error. Maybe you have not provided the correct JSON payload.";
 
 /// Reads the delay of `POST /delay`: a JSON body `{"delay": ms}` or a form
 /// body `delay=ms`, a whole number of milliseconds up to [`MAX_DELAY_MS`].
-pub fn parse_delay(body: &[u8]) -> Option<u64> {
+pub(crate) fn parse_delay(body: &[u8]) -> Option<u64> {
     let from_json =
         serde_json::from_slice::<Value>(body)
             .ok()
@@ -163,7 +163,7 @@ async fn set_delay(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Resp
 }
 
 /// What Express answers for a route it does not have.
-pub fn not_found_page(method: &Method, path: &str) -> String {
+pub(crate) fn not_found_page(method: &Method, path: &str) -> String {
     let escaped = path
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -184,7 +184,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
 
 /// One line per request in the `dev` format of the lab's app's logger:
 /// `GET / 200 1.234 ms - 129`.
-pub fn request_line(
+pub(crate) fn request_line(
     method: &Method,
     uri: &str,
     status: u16,
@@ -222,7 +222,7 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 
 /// Serves the web app on `port` until SIGTERM or SIGINT, then finishes the
 /// requests under way.
-pub async fn serve(port: u16, identity: Identity) -> Result<()> {
+pub(crate) async fn serve(port: u16, identity: Identity) -> Result<()> {
     let app = Arc::new(App {
         identity,
         sessions: Mutex::new(HashMap::new()),

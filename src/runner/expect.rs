@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use super::snapshot;
 use super::Subject;
 use crate::naming::{HA, HTTP_PORT};
 use crate::scenario::{Expectation, HttpStep};
-use crate::snapshot;
 use crate::stage::Stage;
 
 /// Checks an expectation once; the error says what differs.
@@ -126,7 +126,7 @@ async fn http_get(addr: SocketAddr) -> Result<(u16, String)> {
 
 /// An `http` step: requests through `ha`, each answered with the expected
 /// status, and answers from every expected web app among them.
-pub async fn http(lab: &dyn Subject, h: &HttpStep) -> Result<()> {
+pub(super) async fn http(lab: &dyn Subject, h: &HttpStep) -> Result<()> {
     let addr = lab.ha_address(HTTP_PORT).await?;
     let mut hosts = BTreeSet::new();
     for i in 0..h.requests {

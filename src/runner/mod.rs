@@ -4,8 +4,8 @@
 //! JUnit files are written by `report`.
 
 mod expect;
-mod one_engine;
 mod record;
+pub(crate) mod snapshot;
 mod subject;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 pub use expect::check;
-pub use one_engine::OnEngine;
 pub use record::{junit, Report, StepResult};
 pub use subject::{Listing, Subject};
 
@@ -23,19 +22,23 @@ use record::{write_index, Indexed};
 use crate::output::Progress;
 use crate::scenario::{Capture, Scenario, Step};
 use crate::screenshot::Screenshots;
-use crate::snapshot::{self, Written};
+use crate::service::{Placement, UpOptions};
 use crate::stage::Stage;
+use snapshot::Written;
 
 /// Default wait for `wait: {converged | until}`.
 const DEFAULT_TIMEOUT: u64 = 60;
 /// How long an `up` or `scale` step waits for the lab to serve.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a `stop` step lets a node leave before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Runs `scenario` on `lab` (started afresh) and writes its snapshots to
+/// Runs `scenario` on `lab` (started afresh where `place` says) and writes its snapshots to
 /// `out`, replacing what was there only when every step passed; a failed
 /// run's files go to `<out>.failed`.
 pub async fn run(
     lab: &dyn Subject,
+    place: &Placement,
     shots: &Screenshots<'_>,
     scenario: &Scenario,
     out: &Path,
@@ -61,7 +64,7 @@ pub async fn run(
         "scenario {} (stage {}): lab `{}` is started afresh",
         scenario.name,
         stage.number(),
-        lab.lab_name()
+        lab.names().lab()
     ));
     // The whole run holds the lab's lock: another command in between would
     // change what the snapshots capture.
@@ -85,6 +88,7 @@ pub async fn run(
         let started = Instant::now();
         let cx = StepContext {
             lab,
+            place,
             shots,
             stage,
             progress,
@@ -175,7 +179,7 @@ pub fn refused(lab: &dyn Subject, scenario: &Scenario) -> Result<()> {
     bail!(
         "scenario {} cannot run on lab `{}`; nothing was changed:\n  {}",
         scenario.name,
-        lab.lab_name(),
+        lab.names().lab(),
         reasons.join("\n  ")
     )
 }
@@ -252,6 +256,7 @@ fn describe(step: &Step) -> String {
 /// What every step runs with.
 struct StepContext<'a> {
     lab: &'a dyn Subject,
+    place: &'a Placement,
     shots: &'a Screenshots<'a>,
     stage: Stage,
     progress: &'a Progress,
@@ -266,21 +271,28 @@ async fn run_step(
 ) -> Result<()> {
     let StepContext {
         lab,
+        place,
         shots,
         stage,
         progress,
     } = *cx;
     match step {
         Step::Up(u) => {
-            lab.start(u.webapps, stage, CONVERGE_TIMEOUT, progress)
-                .await?;
+            let opts = UpOptions {
+                webapps: Some(u.webapps),
+                stage,
+                place: place.clone(),
+                wait: Some(CONVERGE_TIMEOUT),
+            };
+            lab.up(&opts, progress).await?;
         }
         Step::Scale(s) => {
-            lab.scale(s.webapps, CONVERGE_TIMEOUT, progress).await?;
+            lab.scale(s.webapps, Some(CONVERGE_TIMEOUT), progress)
+                .await?;
         }
         Step::Start(node) => lab.start_node(node, progress).await?,
-        Step::Stop(node) => lab.stop_node(node, progress).await?,
-        Step::Kill(node) => lab.kill_node(node, progress).await?,
+        Step::Stop(node) => lab.stop_node(node, STOP_GRACE, progress).await?,
+        Step::Kill(node) => lab.kill_node(node, "SIGKILL", progress).await?,
         Step::Wait(w) => {
             let timeout = Duration::from_secs(w.timeout.unwrap_or(DEFAULT_TIMEOUT));
             if w.converged {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::snapshot::Written;
 use crate::scenario::Scenario;
-use crate::snapshot::Written;
 
 /// How a step went.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl Report {
 
 /// A captured file, listed in INDEX.md under the step that wrote it.
 #[derive(Debug, Clone)]
-pub struct Indexed {
+pub(super) struct Indexed {
     /// The step's folder (`03-snapshot-after-scale`), empty for an `exec`.
     pub folder: String,
     /// The deliverable of the lab the step stands for.
@@ -52,7 +52,7 @@ pub struct Indexed {
 
 /// INDEX.md of a run: what each file is, which step wrote it, and how each
 /// step went.
-pub fn index_markdown(scenario: &Scenario, index: &[Indexed], report: &Report) -> String {
+pub(super) fn index_markdown(scenario: &Scenario, index: &[Indexed], report: &Report) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# {}: {}\n", scenario.name, scenario.description);
     let _ = writeln!(
@@ -115,7 +115,7 @@ const MADE_BY: &str = "Made by `labctl` from scenario `";
 
 /// Whether `dir` is labctl's to replace: an empty folder, or a run's
 /// folder (its INDEX.md says labctl made it).
-pub fn made_by_labctl(dir: &Path) -> bool {
+pub(super) fn made_by_labctl(dir: &Path) -> bool {
     if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
         return false;
     }
@@ -126,7 +126,7 @@ pub fn made_by_labctl(dir: &Path) -> bool {
         .is_ok_and(|index| index.lines().any(|l| l.starts_with(MADE_BY)))
 }
 
-pub fn write_index(
+pub(super) fn write_index(
     dir: &Path,
     scenario: &Scenario,
     index: &[Indexed],

@@ -1,7 +1,8 @@
-//! What a scenario needs of the lab it runs on: one shape for a lab of
-//! containers on one engine ([`crate::lab::Lab`]) and a lab of services on a
-//! Swarm ([`crate::swarm::SwarmLab`]). The steps, expectations and snapshots
-//! are written once against it.
+//! What a scenario needs of the lab it runs on, beyond the verbs every lab
+//! answers ([`LabService`]): one shape for a lab of containers on one engine
+//! ([`crate::lab::Lab`]) and a lab of services on a Swarm
+//! ([`crate::swarm::SwarmLab`]). The steps, expectations and snapshots are
+//! written once against it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::node::membership::Member;
 use crate::runtime::ExecOutput;
 use crate::scenario::Step;
 use crate::screenshot::Screenshots;
+use crate::service::LabService;
 use crate::stage::Stage;
 
 /// A file of a snapshot: its name in the snapshot's folder, what it holds,
@@ -30,12 +32,10 @@ pub struct Listing {
     pub text: String,
 }
 
-/// A lab a scenario can run on.
+/// A lab a scenario can run on: the verbs of every lab, and what only
+/// scenarios need.
 #[async_trait(?Send)]
-pub trait Subject: Send + Sync {
-    /// The lab's name.
-    fn lab_name(&self) -> &str;
-
+pub trait Subject: LabService {
     /// Why `step` of a scenario at `stage` cannot run on this lab, if it
     /// cannot: every step is asked before anything is touched.
     fn refuses(&self, stage: Stage, step: &Step) -> Option<String>;
@@ -44,34 +44,9 @@ pub trait Subject: Send + Sync {
     async fn hold(&self, progress: &crate::output::Progress) -> Result<Box<dyn Send>>;
 
     /// Removes the lab, whatever state it is in.
-    async fn remove(&self, progress: &crate::output::Progress) -> Result<()>;
-
-    /// Starts the lab afresh with `webapps` web apps at `stage`, and waits
-    /// until it serves them.
-    async fn start(
-        &self,
-        webapps: u32,
-        stage: Stage,
-        wait: Duration,
-        progress: &crate::output::Progress,
-    ) -> Result<()>;
-
-    /// Scales the web apps and waits until HAProxy serves exactly them.
-    async fn scale(
-        &self,
-        webapps: u32,
-        wait: Duration,
-        progress: &crate::output::Progress,
-    ) -> Result<()>;
-
-    /// Starts a node (a stopped one again, or a new web app).
-    async fn start_node(&self, node: &str, progress: &crate::output::Progress) -> Result<()>;
-
-    /// Stops a node gracefully.
-    async fn stop_node(&self, node: &str, progress: &crate::output::Progress) -> Result<()>;
-
-    /// Kills a node (SIGKILL).
-    async fn kill_node(&self, node: &str, progress: &crate::output::Progress) -> Result<()>;
+    async fn remove(&self, progress: &crate::output::Progress) -> Result<()> {
+        self.down(progress).await.map(|_| ())
+    }
 
     /// Waits until the lab serves the web apps that run.
     async fn wait_converged(

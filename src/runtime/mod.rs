@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod endpoint;
+#[cfg(feature = "fake")]
 pub mod fake;
 pub mod swarm;
 mod types;
@@ -16,8 +17,8 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 pub use types::{
-    refused, ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, NetworkInfo,
-    PublishedPort, Refusal,
+    refused, ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, LogsRequest,
+    NetworkInfo, PublishedPort, Refusal,
 };
 
 /// A container engine as labctl uses it. Refusals that orchestration acts
@@ -124,7 +125,7 @@ pub trait Runtime: Send + Sync {
     /// Runs a command inside a running container and collects its output.
     async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput>;
     /// The last `tail` lines (`all` for everything) of a container's output.
-    async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String>;
+    async fn logs(&self, container: &str, req: &LogsRequest) -> Result<String>;
     /// Runs a command inside a running container as `docker exec` does:
     /// this process's stdin forwarded, its output written to this process's
     /// stdout and stderr as it comes, on a TTY when `tty`. Returns its exit
@@ -135,9 +136,7 @@ pub trait Runtime: Send + Sync {
     async fn stream_logs(
         &self,
         container: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()>;
 

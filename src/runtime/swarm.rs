@@ -104,6 +104,8 @@ pub struct ServiceInfo {
     pub replicas: u64,
     /// Its environment, `KEY=value`.
     pub env: Vec<String>,
+    /// The ports it publishes on the node of each task.
+    pub ports: Vec<HostPort>,
 }
 
 impl ServiceInfo {
@@ -172,9 +174,7 @@ pub trait Swarm: Send + Sync {
     async fn stream_task_logs(
         &self,
         task_id: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &crate::runtime::LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()>;
 

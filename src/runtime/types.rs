@@ -294,3 +294,37 @@ mod tests {
         );
     }
 }
+
+/// What a request for a container's output asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogsRequest {
+    /// Lines from the end (`None`: all of them).
+    pub tail: Option<u32>,
+    /// Each line prefixed with its time.
+    pub timestamps: bool,
+    /// Keep streaming as the node writes.
+    pub follow: bool,
+}
+
+impl LogsRequest {
+    /// The whole output as it is now.
+    pub const ALL: Self = Self {
+        tail: None,
+        timestamps: false,
+        follow: false,
+    };
+
+    /// The last `n` lines as they are now.
+    pub fn last(n: u32) -> Self {
+        Self {
+            tail: Some(n),
+            ..Self::ALL
+        }
+    }
+
+    /// The engine's spelling of `tail` (`all` or a number).
+    pub fn tail_arg(&self) -> String {
+        self.tail
+            .map_or_else(|| "all".to_string(), |n| n.to_string())
+    }
+}

@@ -28,9 +28,13 @@ pub enum Place {
 /// Checks a parsed scenario as a whole: every problem, with where it is.
 pub fn validate(s: &Scenario) -> Vec<(Place, String)> {
     let mut problems = Vec::new();
-    if let Err(e) = Stage::new(s.stage) {
-        problems.push((Place::Key("stage"), format!("{e}")));
-    }
+    let stage = match Stage::new(s.stage) {
+        Ok(stage) => Some(stage),
+        Err(e) => {
+            problems.push((Place::Key("stage"), format!("{e}")));
+            None
+        }
+    };
     if !safe_file_name(&s.name) {
         problems.push((
             Place::Key("name"),
@@ -46,7 +50,6 @@ pub fn validate(s: &Scenario) -> Vec<(Place, String)> {
             "the first step must be `up`: a scenario starts from a fresh lab".into(),
         ));
     }
-    let stage = s.stage;
     let mut webapps: HashSet<String> = HashSet::new();
     let mut snapshots = HashSet::new();
     let mut saved = HashSet::new();
@@ -160,14 +163,21 @@ pub fn validate(s: &Scenario) -> Vec<(Place, String)> {
     problems
 }
 
-fn check_expectation(e: &Expectation, stage: u8, webapps: &HashSet<String>) -> Vec<String> {
+fn check_expectation(
+    e: &Expectation,
+    stage: Option<Stage>,
+    webapps: &HashSet<String>,
+) -> Vec<String> {
     let mut out = Vec::new();
-    if e.members.is_some() && stage < 2 {
+    // A stage out of range is said once, at its key.
+    let (serf, registry) = stage.map_or((true, true), |s| (s.has_serf(), s.keeps_registry()));
+    let stage = stage.map_or_else(String::new, |s| s.to_string());
+    if e.members.is_some() && !serf {
         out.push(format!(
             "`members` needs Serf, which runs from stage 2 (this scenario is at stage {stage})"
         ));
     }
-    if e.nodes.is_some() && stage < 5 {
+    if e.nodes.is_some() && !registry {
         out.push(format!(
             "`nodes` needs /nodes, kept from stage 5 (this scenario is at stage {stage})"
         ));

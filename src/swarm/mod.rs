@@ -2,8 +2,8 @@
 //! network, the Serf key a Swarm secret. The Swarm schedules the tasks;
 //! labctl creates, scales and removes the services and waits for HAProxy.
 
-pub mod plan;
-mod scenario;
+pub(crate) mod plan;
+mod service;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,14 +18,14 @@ use crate::naming::{LabNames, HA};
 use crate::output::Progress;
 use crate::runtime::swarm::{ServiceInfo, Swarm, SwarmNode, SwarmTask};
 use crate::runtime::{self, ExecOutput, Runtime};
-pub use plan::{SwarmUp, TaskRow};
-pub use scenario::{refusal as scenario_refusal, SwarmScenario};
+pub(crate) use plan::{SwarmUp, TaskRow};
+pub(crate) use service::refusal as scenario_refusal;
 
 /// How often the Swarm and HAProxy are asked while waiting.
 const POLL: Duration = Duration::from_millis(250);
 
 /// A lab on the Swarm managed by the engine labctl talks to.
-pub struct SwarmLab {
+pub(crate) struct SwarmLab {
     runtime: Arc<dyn Runtime>,
     names: LabNames,
     lock: Arc<LabLock>,
@@ -41,7 +41,7 @@ const NODE_ENGINE_PORT: u16 = 2375;
 impl SwarmLab {
     /// The lab `names` on the engine's Swarm; fails when the engine is not a
     /// Swarm manager.
-    pub async fn new(runtime: Arc<dyn Runtime>, names: LabNames) -> Result<Self> {
+    pub(crate) async fn new(runtime: Arc<dyn Runtime>, names: LabNames) -> Result<Self> {
         let lab = Self::handle(runtime, names);
         match lab.swarm()?.local_node().await? {
             Some((_, true)) => Ok(lab),
@@ -57,7 +57,7 @@ impl SwarmLab {
     }
 
     /// The lab `names` if it runs on the engine's Swarm.
-    pub async fn find(runtime: &Arc<dyn Runtime>, names: &LabNames) -> Result<Option<Self>> {
+    pub(crate) async fn find(runtime: &Arc<dyn Runtime>, names: &LabNames) -> Result<Option<Self>> {
         let Some(swarm) = runtime.as_swarm() else {
             return Ok(None);
         };
@@ -80,7 +80,7 @@ impl SwarmLab {
     /// Takes the lab's lock (or enters it again): the lab's changes take
     /// it themselves; a sequence of them that must not interleave with
     /// another command's (a scenario) holds it throughout.
-    pub async fn lock(&self, progress: &Progress) -> Result<LabGuard> {
+    pub(crate) async fn lock(&self, progress: &Progress) -> Result<LabGuard> {
         self.lock.acquire(progress).await
     }
 
@@ -91,14 +91,14 @@ impl SwarmLab {
     }
 
     /// The lab's names.
-    pub fn names(&self) -> &LabNames {
+    pub(crate) fn names(&self) -> &LabNames {
         &self.names
     }
 
     /// Starts the lab as services and waits (up to `wait`; not at all when
     /// `None`) until HAProxy serves every web app. A lab that is up keeps
     /// running (scaled to `req.webapps`).
-    pub async fn up(
+    pub(crate) async fn up(
         &self,
         req: &SwarmUp,
         wait: Option<Duration>,
@@ -221,7 +221,7 @@ impl SwarmLab {
 
     /// Sets the number of web apps and waits (up to `wait`; not at all when
     /// `None`) until HAProxy serves exactly them.
-    pub async fn scale(
+    pub(crate) async fn scale(
         &self,
         webapps: u32,
         wait: Option<Duration>,
@@ -255,7 +255,7 @@ impl SwarmLab {
     }
 
     /// Waits until `webapps` tasks run and HAProxy has exactly them UP.
-    pub async fn wait_served(
+    pub(crate) async fn wait_served(
         &self,
         webapps: u32,
         wait: Duration,
@@ -310,13 +310,13 @@ impl SwarmLab {
     }
 
     /// The Swarm's nodes.
-    pub async fn nodes(&self) -> Result<Vec<SwarmNode>> {
+    pub(crate) async fn nodes(&self) -> Result<Vec<SwarmNode>> {
         self.swarm()?.nodes().await
     }
 
     /// The lab's current tasks (with `all`, the ended ones the Swarm still
     /// lists too), with the node each runs on.
-    pub async fn rows(&self, all: bool) -> Result<Vec<TaskRow>> {
+    pub(crate) async fn rows(&self, all: bool) -> Result<Vec<TaskRow>> {
         let (ha, web) = self.tasks().await?;
         Ok(plan::rows(&ha, &web, &self.nodes().await?, all))
     }
@@ -342,7 +342,7 @@ impl SwarmLab {
     /// this engine for a task on this node, the node's own engine where
     /// labctl can reach it (a local cluster's nodes), else an error that
     /// says where it runs.
-    pub async fn container_of(&self, node: &str) -> Result<(Arc<dyn Runtime>, String)> {
+    pub(crate) async fn container_of(&self, node: &str) -> Result<(Arc<dyn Runtime>, String)> {
         let task = self.task_of(node).await?;
         let container = task
             .container_id
@@ -364,7 +364,7 @@ impl SwarmLab {
         let url = format!("tcp://{}:{NODE_ENGINE_PORT}", host.addr);
         let reached = tokio::time::timeout(Duration::from_secs(5), runtime::connect_to(&url)).await;
         match reached {
-            Ok(Ok(engine)) => Ok((engine, container)),
+            Ok(Ok(runtime)) => Ok((runtime, container)),
             _ => bail!(
                 "node `{node}` runs on Swarm node {} ({}), whose engine labctl cannot reach at {url}; \
                  run the command there (`docker -H ssh://{} ...`), or make that engine reachable",
@@ -376,24 +376,24 @@ impl SwarmLab {
     }
 
     /// HAProxy's view of the backends, read inside `ha`.
-    pub async fn backends(&self) -> Result<Backends> {
+    pub(crate) async fn backends(&self) -> Result<Backends> {
         in_ha::backends(self.exec(HA, in_ha::BACKENDS).await?)
     }
 
     /// Runs a command in a node (on whichever Swarm node it runs).
-    pub async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput> {
-        let (engine, container) = self.container_of(node).await?;
-        engine.exec(&container, cmd).await
+    pub(crate) async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput> {
+        let (runtime, container) = self.container_of(node).await?;
+        runtime.exec(&container, cmd).await
     }
 
     /// The web app tasks the `webapp` service is set to run.
-    pub async fn wanted_webapps(&self) -> Result<u32> {
+    pub(crate) async fn wanted_webapps(&self) -> Result<u32> {
         let service = self.service(Role::Webapp).await?;
         Ok(u32::try_from(service.replicas).unwrap_or(u32::MAX))
     }
 
     /// One of the lab's services.
-    pub async fn service(&self, role: Role) -> Result<ServiceInfo> {
+    pub(crate) async fn service(&self, role: Role) -> Result<ServiceInfo> {
         let name = plan::service(&self.names, role);
         self.swarm()?
             .services_with_label(labels::LAB, self.names.lab())
@@ -405,7 +405,7 @@ impl SwarmLab {
 
     /// The address of the Swarm node that runs `ha` (where its ports are
     /// published).
-    pub async fn ha_host(&self) -> Result<std::net::IpAddr> {
+    pub(crate) async fn ha_host(&self) -> Result<std::net::IpAddr> {
         let task = self.task_of(HA).await?;
         let nodes = self.nodes().await?;
         let node = nodes
@@ -419,29 +419,25 @@ impl SwarmLab {
 
     /// Passes a node's output to `sink` as it comes, through the manager
     /// (see [`Swarm::stream_task_logs`]).
-    pub async fn stream_logs(
+    pub(crate) async fn stream_logs(
         &self,
         node: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &runtime::LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
         let task = self.task_of(node).await?;
-        self.swarm()?
-            .stream_task_logs(&task.id, tail, timestamps, follow, sink)
-            .await
+        self.swarm()?.stream_task_logs(&task.id, req, sink).await
     }
 
     /// Runs a command in a node as `docker exec` does; returns its exit code.
-    pub async fn exec_attached(&self, node: &str, cmd: &[&str], tty: bool) -> Result<i64> {
-        let (engine, container) = self.container_of(node).await?;
-        engine.exec_attached(&container, cmd, tty).await
+    pub(crate) async fn exec_attached(&self, node: &str, cmd: &[&str], tty: bool) -> Result<i64> {
+        let (runtime, container) = self.container_of(node).await?;
+        runtime.exec_attached(&container, cmd, tty).await
     }
 
     /// Removes the lab's services (their tasks stop), then its network and
     /// secret. Returns what it removed.
-    pub async fn down(&self, progress: &Progress) -> Result<Vec<String>> {
+    pub(crate) async fn down(&self, progress: &Progress) -> Result<Vec<String>> {
         let _lock = self.lock(progress).await?;
         let swarm = self.swarm()?;
         let services = swarm

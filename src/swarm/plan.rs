@@ -7,35 +7,36 @@ use ipnet::Ipv4Net;
 
 use crate::contract::{self, Role};
 use crate::labels;
-use crate::naming::{LabNames, HA};
+use crate::naming::{LabNames, DEFAULT_SUBNET, HA, HTTP_PORT, STATS_PORT};
 use crate::runtime::swarm::{HostPort, ServiceSpec, SwarmNode, SwarmTask};
+use crate::service::Placement;
 
 /// How long a web app task may take to leave: `ha` takes it out of rotation
 /// (a few hundred milliseconds), it finishes what it holds, its agent
 /// leaves (up to 10 s).
-pub const WEBAPP_STOP_GRACE_S: u64 = 30;
+pub(crate) const WEBAPP_STOP_GRACE_S: u64 = 30;
 /// The file name of the Serf secret inside the tasks.
 const SECRET_FILE: &str = "serf.json";
 
 /// The service of a role: `ha` and `webapp` (`<lab>-ha`, … for other labs).
-pub fn service(names: &LabNames, role: Role) -> String {
+pub(crate) fn service(names: &LabNames, role: Role) -> String {
     names.container(role.dir())
 }
 
 /// The lab's Serf secret: `heig-serf` (`<lab>-heig-serf`).
-pub fn secret(names: &LabNames) -> String {
+pub(crate) fn secret(names: &LabNames) -> String {
     format!("{}-serf", names.network())
 }
 
 /// The secret's content: Serf's configuration with the lab's key.
-pub fn secret_data(key: &str) -> Vec<u8> {
+pub(crate) fn secret_data(key: &str) -> Vec<u8> {
     serde_json::json!({ "encrypt_key": key })
         .to_string()
         .into_bytes()
 }
 
 /// The labels of the lab's services, network and secret.
-pub fn lab_labels(names: &LabNames, role: Option<Role>) -> HashMap<String, String> {
+pub(crate) fn lab_labels(names: &LabNames, role: Option<Role>) -> HashMap<String, String> {
     let mut l = HashMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
         (labels::LAB.to_string(), names.lab().to_string()),
@@ -50,7 +51,7 @@ pub fn lab_labels(names: &LabNames, role: Option<Role>) -> HashMap<String, Strin
 
 /// What a lab on a Swarm is asked for.
 #[derive(Debug, Clone)]
-pub struct SwarmUp {
+pub(crate) struct SwarmUp {
     /// The lab's overlay subnet.
     pub subnet: Ipv4Net,
     /// Web apps wanted.
@@ -66,9 +67,42 @@ pub struct SwarmUp {
     pub registry: Option<String>,
 }
 
+impl SwarmUp {
+    /// What `up` asks of lab `names` on the Swarm with `webapps` web apps,
+    /// placed as `place` says: the lab `heig` has its own subnet and ports;
+    /// another lab needs them given.
+    pub(crate) fn new(names: &LabNames, place: &Placement, webapps: u32) -> anyhow::Result<Self> {
+        let own = names.is_default();
+        let ports = "a lab other than `heig` on a Swarm needs --http-port and --stats-port";
+        Ok(Self {
+            subnet: match place.subnet {
+                Some(s) => s,
+                None if own => DEFAULT_SUBNET.parse()?,
+                None => anyhow::bail!(
+                    "a lab other than `heig` on a Swarm needs its own subnet: pass --subnet \
+                     (e.g. 192.168.43.0/24)"
+                ),
+            },
+            webapps,
+            http_port: match place.http_port {
+                Some(p) => p,
+                None if own => HTTP_PORT,
+                None => anyhow::bail!("{ports}"),
+            },
+            stats_port: match place.stats_port {
+                Some(p) => p,
+                None if own => STATS_PORT,
+                None => anyhow::bail!("{ports}"),
+            },
+            stats_auth: place.stats_auth.clone(),
+            registry: place.registry.clone(),
+        })
+    }
+}
+
 /// Where a registry keeps one of the lab's images:
 /// `HOST:PORT/labctl/ha:latest`.
-pub fn registry_reference(registry: &str, role: Role) -> String {
+pub(crate) fn registry_reference(registry: &str, role: Role) -> String {
     format!("{registry}/{}", role.image())
 }
 
@@ -84,7 +118,7 @@ fn common_env(names: &LabNames, subnet: Ipv4Net) -> Vec<String> {
 /// The `ha` service: one task, on a manager (never a worker that can vanish
 /// silently), its two ports published on that node.
 /// `image` is the reference the nodes run.
-pub fn ha_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
+pub(crate) fn ha_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
     let mut env = common_env(names, req.subnet);
     env.push(format!("{}={HA}", contract::NODE_NAME));
     if let Some(auth) = &req.stats_auth {
@@ -101,11 +135,11 @@ pub fn ha_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
         constraints: vec!["node.role==manager".to_string()],
         ports: vec![
             HostPort {
-                target: 80,
+                target: HTTP_PORT,
                 published: req.http_port,
             },
             HostPort {
-                target: 1936,
+                target: STATS_PORT,
                 published: req.stats_port,
             },
         ],
@@ -118,7 +152,7 @@ pub fn ha_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
 /// The `webapp` service: task N is web app `sN` (its host name, Serf name
 /// and tag); it joins `ha` by its service name.
 /// `image` is the reference the nodes run.
-pub fn webapp_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
+pub(crate) fn webapp_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSpec {
     let mut env = common_env(names, req.subnet);
     env.push(format!("{}=s{{{{.Task.Slot}}}}", contract::NODE_NAME));
     env.push(format!("{}=s{{{{.Task.Slot}}}}", contract::TAG));
@@ -144,13 +178,13 @@ pub fn webapp_service(names: &LabNames, req: &SwarmUp, image: &str) -> ServiceSp
 }
 
 /// The node name of a web app task.
-pub fn webapp_node(task: &SwarmTask) -> String {
+pub(crate) fn webapp_node(task: &SwarmTask) -> String {
     format!("s{}", task.slot)
 }
 
 /// The web apps that should be in HAProxy: the running tasks the Swarm
 /// wants running, by node name, in order.
-pub fn expected_webapps(tasks: &[SwarmTask]) -> Vec<String> {
+pub(crate) fn expected_webapps(tasks: &[SwarmTask]) -> Vec<String> {
     let mut slots: Vec<u32> = tasks
         .iter()
         .filter(|t| t.is_running())
@@ -163,7 +197,7 @@ pub fn expected_webapps(tasks: &[SwarmTask]) -> Vec<String> {
 
 /// Why tasks could not start, one line per distinct reason (the Swarm
 /// retries them; a missing image, say, will not fix itself).
-pub fn task_errors(tasks: &[SwarmTask]) -> Vec<String> {
+pub(crate) fn task_errors(tasks: &[SwarmTask]) -> Vec<String> {
     let mut out: Vec<String> = tasks
         .iter()
         .filter(|t| t.desired == "running" || t.state == "rejected" || t.state == "failed")
@@ -176,7 +210,7 @@ pub fn task_errors(tasks: &[SwarmTask]) -> Vec<String> {
 
 /// A task of the lab as `ps` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TaskRow {
+pub(crate) struct TaskRow {
     /// The node name in the lab (`ha`, `s3`).
     pub name: String,
     /// The Swarm node it runs on.
@@ -193,7 +227,7 @@ pub struct TaskRow {
 
 /// Rows as `labctl ps` prints them on a Swarm; with `desired`, where the
 /// Swarm wants each task too (tasks on their way out say `shutdown`).
-pub fn table(rows: &[TaskRow], desired: bool) -> String {
+pub(crate) fn table(rows: &[TaskRow], desired: bool) -> String {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
     let mut header = vec!["NODE", "SWARM NODE", "STATE", "SINCE", "ERROR"];
@@ -214,7 +248,7 @@ pub fn table(rows: &[TaskRow], desired: bool) -> String {
 /// The current tasks (the ones the Swarm wants running; with `all`, the
 /// ended ones the Swarm still lists too) as rows, `ha` first, web apps in
 /// order.
-pub fn rows(
+pub(crate) fn rows(
     ha: &[SwarmTask],
     webapps: &[SwarmTask],
     nodes: &[SwarmNode],

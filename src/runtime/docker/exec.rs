@@ -7,7 +7,7 @@ use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{docker_message, DockerEngine};
-use crate::runtime::ExecOutput;
+use crate::runtime::{ExecOutput, LogsRequest};
 use bollard::errors::Error as DockerError;
 
 impl DockerEngine {
@@ -200,27 +200,21 @@ impl DockerEngine {
     pub(super) async fn logs_streamed(
         &self,
         container: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
-        let stream = self
-            .docker
-            .logs(container, Some(logs_options(tail, timestamps, follow)));
+        let stream = self.docker.logs(container, Some(logs_options(req)));
         drain_logs(stream, &format!("`{container}`"), sink).await
     }
 
-    /// The last `tail` lines (`all` for everything) of a container's output.
-    pub(super) async fn logs_text(
-        &self,
-        container: &str,
-        tail: &str,
-        timestamps: bool,
-    ) -> Result<String> {
-        let stream = self
-            .docker
-            .logs(container, Some(logs_options(tail, timestamps, false)));
+    /// What a container has written (as much as `req` asks; never
+    /// following).
+    pub(super) async fn logs_text(&self, container: &str, req: &LogsRequest) -> Result<String> {
+        let req = LogsRequest {
+            follow: false,
+            ..req.clone()
+        };
+        let stream = self.docker.logs(container, Some(logs_options(&req)));
         let mut out = Vec::new();
         drain_logs(stream, &format!("`{container}`"), &mut |b| {
             out.extend_from_slice(b)
@@ -231,17 +225,13 @@ impl DockerEngine {
 }
 
 /// The options of a logs request: both outputs, the last `tail` lines.
-pub(super) fn logs_options(
-    tail: &str,
-    timestamps: bool,
-    follow: bool,
-) -> bollard::query_parameters::LogsOptions {
+pub(super) fn logs_options(req: &LogsRequest) -> bollard::query_parameters::LogsOptions {
     bollard::query_parameters::LogsOptionsBuilder::default()
         .stdout(true)
         .stderr(true)
-        .tail(tail)
-        .timestamps(timestamps)
-        .follow(follow)
+        .tail(&req.tail_arg())
+        .timestamps(req.timestamps)
+        .follow(req.follow)
         .build()
 }
 

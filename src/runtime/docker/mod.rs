@@ -23,9 +23,22 @@ use futures_util::StreamExt;
 use ipnet::Ipv4Net;
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, NetworkInfo,
+    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, LogsRequest, NetworkInfo,
     PublishedPort, Refusal, Runtime,
 };
+
+/// The engine's refusal to create a network, as orchestration acts on it:
+/// a subnet that overlaps another network's, a name that is taken.
+pub(super) fn network_refusal(e: &DockerError) -> anyhow::Error {
+    let message = docker_message(e);
+    if message.contains("overlaps") {
+        anyhow::Error::new(Refusal::Overlaps(message))
+    } else if status_code(e) == Some(409) {
+        anyhow::Error::new(Refusal::AlreadyExists(message))
+    } else {
+        anyhow!(message)
+    }
+}
 
 /// A connected Docker Engine. Cheap to clone: clones share one client.
 #[derive(Clone)]
@@ -369,14 +382,7 @@ impl Runtime for DockerEngine {
         self.docker
             .create_network(request)
             .await
-            .map_err(|e| {
-                let msg = docker_message(&e);
-                if msg.contains("overlaps") {
-                    anyhow::Error::new(Refusal::Overlaps(msg))
-                } else {
-                    anyhow!(msg)
-                }
-            })
+            .map_err(|e| network_refusal(&e))
             .with_context(|| format!("creating network `{name}` ({subnet})"))?;
         Ok(())
     }
@@ -521,17 +527,14 @@ impl Runtime for DockerEngine {
     async fn stream_logs(
         &self,
         container: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
-        self.logs_streamed(container, tail, timestamps, follow, sink)
-            .await
+        self.logs_streamed(container, req, sink).await
     }
 
-    async fn logs(&self, container: &str, tail: &str, timestamps: bool) -> Result<String> {
-        self.logs_text(container, tail, timestamps).await
+    async fn logs(&self, container: &str, req: &LogsRequest) -> Result<String> {
+        self.logs_text(container, req).await
     }
 
     async fn export_images(&self, images: &[&str]) -> Result<Vec<u8>> {

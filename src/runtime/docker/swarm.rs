@@ -23,11 +23,12 @@ use futures_util::StreamExt;
 use ipnet::Ipv4Net;
 
 use super::exec::{drain_logs, logs_options};
-use super::{creation_error, docker_message, is_not_found, status_code, DockerEngine};
-use crate::runtime::swarm::{
-    pinned, split_tag, ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask,
+use super::{
+    creation_error, docker_message, is_not_found, network_refusal, status_code, DockerEngine,
 };
-use crate::runtime::Refusal;
+use crate::runtime::swarm::{
+    pinned, split_tag, HostPort, ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask,
+};
 
 /// The port managers listen on for the Swarm's control traffic.
 const SWARM_PORT: u16 = 2377;
@@ -219,16 +220,7 @@ impl Swarm for DockerEngine {
         self.docker
             .create_network(request)
             .await
-            .map_err(|e| {
-                let message = docker_message(&e);
-                if message.contains("overlaps") {
-                    anyhow::Error::new(Refusal::Overlaps(message))
-                } else if status_code(&e) == Some(409) {
-                    anyhow::Error::new(Refusal::AlreadyExists(message))
-                } else {
-                    anyhow!(message)
-                }
-            })
+            .map_err(|e| network_refusal(&e))
             .with_context(|| format!("creating overlay network `{name}`"))?;
         Ok(())
     }
@@ -325,6 +317,18 @@ impl Swarm for DockerEngine {
                         .and_then(|r| r.replicas)
                         .unwrap_or(0)
                         .max(0) as u64,
+                    ports: spec
+                        .endpoint_spec
+                        .and_then(|e| e.ports)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|p| {
+                            Some(HostPort {
+                                target: u16::try_from(p.target_port?).ok()?,
+                                published: u16::try_from(p.published_port?).ok()?,
+                            })
+                        })
+                        .collect(),
                     env: spec
                         .task_template
                         .and_then(|t| t.container_spec)
@@ -406,14 +410,10 @@ impl Swarm for DockerEngine {
     async fn stream_task_logs(
         &self,
         task_id: &str,
-        tail: &str,
-        timestamps: bool,
-        follow: bool,
+        req: &crate::runtime::LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
-        let stream = self
-            .docker
-            .task_logs(task_id, Some(logs_options(tail, timestamps, follow)));
+        let stream = self.docker.task_logs(task_id, Some(logs_options(req)));
         drain_logs(stream, &format!("task `{task_id}`"), sink).await
     }
 

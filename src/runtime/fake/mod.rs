@@ -6,6 +6,7 @@
 //! engine will not remove. It records what it was asked to change.
 
 mod nodes;
+mod swarm;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, NetworkInfo,
+    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, LogsRequest, NetworkInfo,
     PublishedPort, Refusal, Runtime,
 };
 use crate::contract;
@@ -43,6 +44,7 @@ pub(super) struct State {
     changes: Vec<String>,
     listings: usize,
     neighbour_limit: Option<u64>,
+    swarm: Option<swarm::SwarmState>,
 }
 
 struct Container {
@@ -187,6 +189,42 @@ fn new_info(
     }
 }
 
+impl State {
+    /// Adds a network as the engine does: refused when its name is taken or
+    /// its subnet overlaps another network's.
+    fn add_network(
+        &mut self,
+        name: &str,
+        subnet: Ipv4Net,
+        labels: &HashMap<String, String>,
+    ) -> Result<()> {
+        if self.networks.contains_key(name) {
+            return Err(anyhow::Error::new(Refusal::AlreadyExists(format!(
+                "network with name {name} already exists"
+            ))));
+        }
+        if let Some(other) = self.networks.values().find(|n| {
+            n.subnets
+                .iter()
+                .any(|o| crate::naming::overlaps(*o, subnet))
+        }) {
+            return Err(anyhow::Error::new(Refusal::Overlaps(format!(
+                "Pool overlaps with other one on this address space ({})",
+                other.name
+            ))));
+        }
+        self.networks.insert(
+            name.to_string(),
+            NetworkInfo {
+                name: name.to_string(),
+                labels: labels.clone(),
+                subnets: vec![subnet],
+            },
+        );
+        Ok(())
+    }
+}
+
 fn missing(what: &str, name: &str) -> anyhow::Error {
     anyhow!("no such {what}: {name}")
 }
@@ -290,30 +328,8 @@ impl Runtime for FakeRuntime {
                 },
             );
         }
-        if s.networks.contains_key(name) {
-            return Err(anyhow::Error::new(Refusal::AlreadyExists(format!(
-                "network with name {name} already exists"
-            ))));
-        }
-        if let Some(other) = s.networks.values().find(|n| {
-            n.subnets
-                .iter()
-                .any(|o| crate::naming::overlaps(*o, subnet))
-        }) {
-            return Err(anyhow::Error::new(Refusal::Overlaps(format!(
-                "Pool overlaps with other one on this address space ({})",
-                other.name
-            ))))
-            .map_err(|e| e.context(format!("creating network `{name}` ({subnet})")));
-        }
-        s.networks.insert(
-            name.to_string(),
-            NetworkInfo {
-                name: name.to_string(),
-                labels: labels.clone(),
-                subnets: vec![subnet],
-            },
-        );
+        s.add_network(name, subnet, labels)
+            .map_err(|e| e.context(format!("creating network `{name}` ({subnet})")))?;
         s.changes.push(format!("create network {name} {subnet}"));
         Ok(())
     }
@@ -509,17 +525,15 @@ impl Runtime for FakeRuntime {
     async fn stream_logs(
         &self,
         container: &str,
-        tail: &str,
-        timestamps: bool,
-        _follow: bool,
+        req: &LogsRequest,
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()> {
-        let text = self.logs(container, tail, timestamps).await?;
+        let text = self.logs(container, req).await?;
         sink(text.as_bytes());
         Ok(())
     }
 
-    async fn logs(&self, container: &str, _tail: &str, _timestamps: bool) -> Result<String> {
+    async fn logs(&self, container: &str, _req: &LogsRequest) -> Result<String> {
         let s = self.lock();
         s.containers
             .get(container)
@@ -547,5 +561,12 @@ impl Runtime for FakeRuntime {
             s.images.insert(image.to_string(), HashMap::new());
         }
         Ok(())
+    }
+
+    fn as_swarm(&self) -> Option<&dyn super::swarm::Swarm> {
+        self.lock()
+            .swarm
+            .is_some()
+            .then_some(self as &dyn super::swarm::Swarm)
     }
 }

@@ -1,11 +1,9 @@
 //! Faults the lab survives, input it refuses and what it keeps out, on the
 //! real Docker Engine with real HAProxy and Serf.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{all_up, get, get_with, labctl, names, text, Load, TestLab};
+use crate::common::{all_up, get, get_with, labctl, names, text, Load, TestLab};
 use labctl::runtime::docker::DockerEngine as Engine;
 use labctl::runtime::Runtime;
 
@@ -21,6 +19,7 @@ fn with_engine<T>(f: impl AsyncFnOnce(&Engine) -> T) -> T {
 
 #[test]
 fn a_webapp_killed_under_load_loses_no_request() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("sigkill");
     lab.ok(&["up", "--webapps", "3"]);
     let load = Load::start(lab.host_port(80), 20_000, Duration::from_secs(60));
@@ -48,6 +47,7 @@ fn a_webapp_killed_under_load_loses_no_request() {
 
 #[test]
 fn a_killed_serf_agent_is_restarted_and_rejoins() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("serfkill");
     lab.ok(&["up"]);
     lab.exec("s1", &["s6-svc", "-k", "/run/s6/serf"]);
@@ -73,6 +73,7 @@ fn a_killed_serf_agent_is_restarted_and_rejoins() {
 
 #[test]
 fn a_killed_haproxy_worker_comes_back_with_its_config() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("hakill");
     lab.ok(&["up"]);
     let before = lab.exec("ha", &["cat", "/usr/local/etc/haproxy/haproxy.cfg"]);
@@ -93,9 +94,10 @@ fn a_killed_haproxy_worker_comes_back_with_its_config() {
 
 #[test]
 fn an_interrupted_scale_converges_when_run_again() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("ctrlc");
     lab.ok(&["up", "--webapps", "1"]);
-    let child = std::process::Command::new(common::BIN)
+    let child = std::process::Command::new(crate::common::BIN)
         .args(["--lab", &lab.name, "--quiet", "scale", "webapp=6"])
         .spawn()
         .unwrap();
@@ -122,10 +124,11 @@ fn an_interrupted_scale_converges_when_run_again() {
 
 #[test]
 fn two_commands_on_one_lab_take_turns() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("lock");
     lab.ok(&["up", "--webapps", "1"]);
     let spawn = |n: &str| {
-        std::process::Command::new(common::BIN)
+        std::process::Command::new(crate::common::BIN)
             .args(["--lab", &lab.name, "scale", &format!("webapp={n}")])
             .output()
             .unwrap()
@@ -151,6 +154,7 @@ fn two_commands_on_one_lab_take_turns() {
 
 #[test]
 fn hostile_members_are_refused_and_the_lab_keeps_serving() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("hostile");
     lab.ok(&["up"]);
     let key = lab
@@ -206,6 +210,7 @@ fn hostile_members_are_refused_and_the_lab_keeps_serving() {
 
 #[test]
 fn an_outsider_without_the_key_cannot_join() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("outsider");
     lab.ok(&["up", "--webapps", "1"]);
     let ha_ip = lab.ps().iter().find(|r| r["node"] == "ha").unwrap()["ip"]
@@ -243,6 +248,7 @@ fn an_outsider_without_the_key_cannot_join() {
 
 #[test]
 fn a_config_haproxy_rejects_keeps_the_last_good_one_running() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("badcfg");
     lab.ok(&["up"]);
     lab.exec("ha", &["sh", "-c", "echo 'frontend broken' >> /config/haproxy.cfg.tera && echo '    no-such-keyword here' >> /config/haproxy.cfg.tera"]);
@@ -265,6 +271,7 @@ fn a_config_haproxy_rejects_keeps_the_last_good_one_running() {
 
 #[test]
 fn a_change_haproxy_cannot_take_yet_is_retried_until_it_can() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("retry");
     lab.ok(&["up"]);
     // A template edit needs a reload. Hide HAProxy's master socket: reloads
@@ -325,6 +332,7 @@ fn a_change_haproxy_cannot_take_yet_is_retried_until_it_can() {
 
 #[test]
 fn the_stats_page_can_require_credentials() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("auth");
     lab.ok(&["up", "--webapps", "1", "--stats-auth", "admin:s3cret"]);
     let port = lab.host_port(1936);
@@ -341,6 +349,7 @@ fn the_stats_page_can_require_credentials() {
 
 #[test]
 fn ports_bind_to_loopback_and_the_webapp_is_unprivileged() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("exposure");
     lab.ok(&["up", "--webapps", "1"]);
     let ports: Vec<String> = lab
@@ -374,6 +383,7 @@ fn ports_bind_to_loopback_and_the_webapp_is_unprivileged() {
 
 #[test]
 fn taken_ports_and_overlapping_subnets_are_refused_before_anything_changes() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("refuse");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -405,6 +415,7 @@ fn taken_ports_and_overlapping_subnets_are_refused_before_anything_changes() {
 
 #[test]
 fn a_broken_template_override_is_refused_before_building() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let dir = std::env::temp_dir().join(format!("labctl-it-tpl-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("ha")).unwrap();
     std::fs::write(

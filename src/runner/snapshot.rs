@@ -19,7 +19,7 @@ use crate::stage::Stage;
 
 /// A file a snapshot wrote, for INDEX.md.
 #[derive(Debug, Clone, Serialize)]
-pub struct Written {
+pub(crate) struct Written {
     /// Path relative to the output folder.
     pub path: String,
     /// What it holds.
@@ -30,7 +30,7 @@ pub struct Written {
 }
 
 /// "3 seconds ago", as the docker CLI says it.
-pub fn human_age(age: Duration) -> String {
+pub(crate) fn human_age(age: Duration) -> String {
     let s = age.as_secs();
     match s {
         0 => "Less than a second ago".into(),
@@ -46,7 +46,7 @@ pub fn human_age(age: Duration) -> String {
 /// The lab's containers as `docker ps -a` prints them.
 /// Newest first, as the docker CLI lists them (containers created in the
 /// same second: the one of the higher node number first).
-pub fn docker_ps(containers: &[ContainerInfo], now: SystemTime) -> String {
+pub(crate) fn docker_ps(containers: &[ContainerInfo], now: SystemTime) -> String {
     let mut containers: Vec<&ContainerInfo> = containers.iter().collect();
     containers.sort_by_key(|c| {
         std::cmp::Reverse((
@@ -114,7 +114,7 @@ pub fn docker_ps(containers: &[ContainerInfo], now: SystemTime) -> String {
 /// A `docker inspect` document as the docker CLI prints it: the engine's
 /// bytes in an array, indented by four spaces as Go's `json.Indent` does
 /// (order, escapes and nulls kept), with the lab's secrets blanked out.
-pub fn inspect_text(raw: &[u8]) -> String {
+pub(crate) fn inspect_text(raw: &[u8]) -> String {
     let mut array = Vec::with_capacity(raw.len() + 2);
     array.push(b'[');
     array.extend_from_slice(raw.trim_ascii());
@@ -158,7 +158,7 @@ fn redact(text: &str, key: &str) -> String {
 /// JSON indented by four spaces as Go's `json.Indent` does: whitespace
 /// between tokens dropped, a new line and indent after `{`, `[` and `,`,
 /// `": "` after keys, `{}` and `[]` kept empty, strings copied as they are.
-pub fn go_indent(src: &str) -> String {
+pub(crate) fn go_indent(src: &str) -> String {
     const INDENT: &str = "    ";
     let mut out = String::with_capacity(src.len() * 2);
     let mut depth = 0usize;
@@ -220,7 +220,7 @@ pub fn go_indent(src: &str) -> String {
 }
 
 /// The `server` names of HAProxy's `nodes` backend in a configuration.
-pub fn config_servers(config: &str) -> Vec<String> {
+pub(crate) fn config_servers(config: &str) -> Vec<String> {
     crate::node::servers::split(config)
         .servers
         .into_iter()
@@ -229,7 +229,7 @@ pub fn config_servers(config: &str) -> Vec<String> {
 }
 
 /// Takes one snapshot of `lab` into `dir`.
-pub async fn capture(
+pub(crate) async fn capture(
     lab: &dyn Subject,
     shots: &crate::screenshot::Screenshots<'_>,
     stage: Stage,
@@ -282,11 +282,11 @@ pub async fn capture(
                     put("haproxy.cfg", format!("`{path}` in `ha`"), &out.stdout)?;
                 }
             }
-            Capture::Nodes if ha_running && stage.number() >= 5 => {
+            Capture::Nodes if ha_running && stage.keeps_registry() => {
                 let out = lab.exec(HA, &["ls", "/nodes"]).await?;
                 put("nodes.txt", "`ls /nodes` in `ha`".into(), &out.stdout)?;
             }
-            Capture::SerfLog if ha_running && stage.number() >= 3 => {
+            Capture::SerfLog if ha_running && stage.logs_events() => {
                 let out = lab.exec(HA, &["cat", crate::node::SERF_LOG]).await?;
                 put(
                     "serf.log",

@@ -1,11 +1,9 @@
 //! The lab on the real Docker Engine, with real HAProxy and real Serf.
 //! Each test runs its own lab (`--lab t…`) on its own network and ports.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{all_up, get, labctl, names, text, Load, TestLab};
+use crate::common::{all_up, get, labctl, names, text, Load, TestLab};
 use labctl::runtime::docker::DockerEngine as Engine;
 use labctl::runtime::Runtime;
 
@@ -20,6 +18,7 @@ fn engine(rt: &tokio::runtime::Runtime) -> Engine {
 
 #[test]
 fn up_serves_two_webapps_through_ha() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("up");
     lab.ok(&["up"]);
     lab.assert_all_up(&["s1", "s2"]);
@@ -63,6 +62,7 @@ fn up_serves_two_webapps_through_ha() {
 
 #[test]
 fn scale_2_5_1_keeps_nodes_and_config_in_step() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("scale");
     lab.ok(&["up"]);
     lab.ok(&["scale", "webapp=5"]);
@@ -93,6 +93,7 @@ fn scale_2_5_1_keeps_nodes_and_config_in_step() {
 
 #[test]
 fn no_request_is_lost_while_scaling() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("zero");
     lab.ok(&["up"]);
     let load = Load::start(lab.host_port(80), 20_000, Duration::from_secs(240));
@@ -107,6 +108,7 @@ fn no_request_is_lost_while_scaling() {
 
 #[test]
 fn webapps_started_before_ha_join_when_it_appears() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("order");
     lab.ok(&["up"]);
     let rt = rt();
@@ -144,6 +146,7 @@ fn webapps_started_before_ha_join_when_it_appears() {
 
 #[test]
 fn a_replaced_ha_rebuilds_its_state_from_the_cluster() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("harestart");
     lab.ok(&["up", "--webapps", "3"]);
     let rt = rt();
@@ -175,6 +178,7 @@ fn a_replaced_ha_rebuilds_its_state_from_the_cluster() {
 
 #[test]
 fn docker_stop_of_a_webapp_is_a_graceful_leave() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("stop");
     lab.ok(&["up"]);
     let rt = rt();
@@ -194,6 +198,7 @@ fn docker_stop_of_a_webapp_is_a_graceful_leave() {
 
 #[test]
 fn two_labs_run_side_by_side() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let a = TestLab::new("a");
     let b = TestLab::new("b");
     a.ok(&["up", "--webapps", "1"]);
@@ -217,6 +222,7 @@ fn two_labs_run_side_by_side() {
 
 #[test]
 fn down_leaves_nothing_behind() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("down");
     lab.ok(&["up", "--webapps", "3"]);
     let out = lab.ok(&["down"]);
@@ -237,6 +243,7 @@ fn down_leaves_nothing_behind() {
 
 #[test]
 fn a_foreign_container_with_a_lab_name_is_refused_and_untouched() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("foreign");
     let rt = rt();
     let engine = engine(&rt);
@@ -278,6 +285,7 @@ fn a_foreign_container_with_a_lab_name_is_refused_and_untouched() {
 
 #[test]
 fn unknown_nodes_and_labs_that_are_not_up_get_clear_errors() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("errors");
     let out = lab.run(&["scale", "webapp=3"]);
     assert_eq!(out.status.code(), Some(1));
@@ -313,6 +321,7 @@ fn unknown_nodes_and_labs_that_are_not_up_get_clear_errors() {
 
 #[test]
 fn up_on_a_lab_that_is_up_keeps_its_size_and_starts_stopped_webapps() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("keep");
     lab.ok(&["up"]);
     lab.ok(&["scale", "webapp=4"]);
@@ -343,6 +352,7 @@ fn up_on_a_lab_that_is_up_keeps_its_size_and_starts_stopped_webapps() {
 
 #[test]
 fn node_verbs_and_ls_do_by_hand_what_the_scenarios_do() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("verbs");
     lab.ok(&["up", "--webapps", "3"]);
     let gone = |node: &str| !lab.haproxy_states().iter().any(|(n, _)| n == node);
@@ -400,6 +410,7 @@ fn node_verbs_and_ls_do_by_hand_what_the_scenarios_do() {
 
 #[test]
 fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     use std::io::Write;
     use std::process::Stdio;
     let lab = TestLab::new("stream");
@@ -407,7 +418,7 @@ fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
 
     // `exec` without `--`: stdin forwarded up to its end, stdout and stderr
     // apart, the exit code kept.
-    let mut child = std::process::Command::new(common::BIN)
+    let mut child = std::process::Command::new(crate::common::BIN)
         .args([
             "--lab",
             &lab.name,
@@ -435,7 +446,7 @@ fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
     assert_eq!(stderr, "oops\n");
 
     // `logs -f` of every node: lines prefixed with their node, as they come.
-    let follow = common::Streaming::start(&["--lab", &lab.name, "logs", "-f", "-n", "0"]);
+    let follow = crate::common::Streaming::start(&["--lab", &lab.name, "logs", "-f", "-n", "0"]);
     std::thread::sleep(Duration::from_millis(500));
     lab.ok(&["scale", "webapp=3"]);
     let hit = |l: &String| l.starts_with("ha | ") && l.contains("s3");
@@ -453,10 +464,12 @@ fn exec_forwards_stdin_and_logs_follow_every_node_as_it_writes() {
 
 #[test]
 fn events_show_a_join_and_a_leave_as_they_happen() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("events");
     lab.ok(&["up"]);
-    let events =
-        common::Streaming::start(&["--lab", &lab.name, "events", "-o", "json", "--for", "90s"]);
+    let events = crate::common::Streaming::start(&[
+        "--lab", &lab.name, "events", "-o", "json", "--for", "90s",
+    ]);
     std::thread::sleep(Duration::from_millis(500));
     lab.ok(&["scale", "webapp=3"]);
     lab.ok(&["scale", "webapp=2"]);
@@ -489,6 +502,7 @@ fn events_show_a_join_and_a_leave_as_they_happen() {
 
 #[test]
 fn a_webapp_started_by_hand_joins_a_stage_5_lab_as_in_the_lab() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("byhand");
     lab.ok(&["up", "--stage", "5"]);
     // As the lab's users scale: `docker run -d --network heig labctl/webapp`.

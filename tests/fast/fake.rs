@@ -1,8 +1,6 @@
 //! Fixtures for the orchestration tests: a lab on a fresh in-memory
 //! runtime, and quiet progress.
 
-#![allow(dead_code)]
-
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,12 +1,10 @@
 //! The web app and HAProxy as the lab has them: compared with the lab's own
 //! app and configuration, on the real engine.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::TestLab;
+use crate::common::TestLab;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
@@ -44,6 +42,7 @@ fn address(lab: &TestLab, node: &str) -> SocketAddr {
 
 #[test]
 fn the_web_app_answers_as_the_labs_app_does() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("app");
     lab.ok(&["up"]);
     let s1 = address(&lab, "s1");
@@ -135,7 +134,7 @@ fn the_web_app_answers_as_the_labs_app_does() {
     lab.assert_all_up(&["s1", "s2"]);
 
     // Its log: started, then a line per request, health checks included.
-    let logs = common::text(&lab.run(&["logs", "s1"])).0;
+    let logs = crate::common::text(&lab.run(&["logs", "s1"])).0;
     // (The Serf agent shares the container's output: its first line may
     // not have ended yet when the app says it started.)
     assert!(logs.contains("Application started\n"), "{logs}");

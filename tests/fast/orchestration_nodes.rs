@@ -2,12 +2,10 @@
 //! nodes started, stopped and killed, `down`, the lock, every lab at once.
 //! No Docker Engine is needed, and none is reached.
 
-mod fake;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake::{changes_since, lab, quiet, request, rt, strings, up, WAIT};
+use crate::fake::{changes_since, lab, quiet, request, rt, strings, up, WAIT};
 use labctl::lab::Lab;
 use labctl::labels;
 use labctl::lock::{lab_lock_path, FileLock};

@@ -3,11 +3,9 @@
 //! messages. No Docker Engine is needed, and none is reached: these run
 //! with `DOCKER_HOST` pointing nowhere, in well under a second.
 
-mod fake;
-
 use std::time::Duration;
 
-use fake::{changes_since, lab, quiet, request, rt, up, WAIT};
+use crate::fake::{changes_since, lab, quiet, request, rt, up, WAIT};
 use labctl::labels;
 use labctl::stage::Stage;
 

@@ -3,12 +3,10 @@
 //! the file and the running HAProxy always naming the same servers, a
 //! template edit applied by a reload, a restarted `ha` back from its file.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::TestLab;
+use crate::common::TestLab;
 use labctl::bench::load::{Load, LoadRun, Mix};
 
 /// What `ha` reports of HAProxy: servers it runs, servers of the file,
@@ -94,6 +92,7 @@ fn assert_no_request_lost(run: &LoadRun) {
 
 #[test]
 fn scaling_with_a_kill_loses_no_request_and_never_reloads() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let lab = TestLab::new("live");
     lab.ok(&["up"]);
@@ -120,6 +119,7 @@ fn scaling_with_a_kill_loses_no_request_and_never_reloads() {
 
 #[test]
 fn a_template_edit_is_applied_by_a_reload_that_loses_no_request() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let lab = TestLab::new("edit");
     lab.ok(&["up"]);
@@ -150,11 +150,12 @@ fn a_template_edit_is_applied_by_a_reload_that_loses_no_request() {
 
 #[test]
 fn a_restarted_ha_gets_its_servers_from_the_file_and_the_membership() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("restart");
     lab.ok(&["up", "--webapps", "3"]);
     docker(&["restart", &lab.container("ha")]);
     lab.eventually("s1, s2, s3 UP again", Duration::from_secs(60), || {
-        common::all_up(&lab, &["s1", "s2", "s3"])
+        crate::common::all_up(&lab, &["s1", "s2", "s3"])
     });
     assert_file_is_what_runs(&lab, &["s1", "s2", "s3"]);
     // And it keeps following the membership.
@@ -164,6 +165,7 @@ fn a_restarted_ha_gets_its_servers_from_the_file_and_the_membership() {
 
 #[test]
 fn a_drained_webapp_is_out_of_rotation_before_its_agent_leaves() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("drain");
     lab.ok(&["up", "--webapps", "3"]);
     lab.assert_all_up(&["s1", "s2", "s3"]);

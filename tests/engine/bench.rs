@@ -2,14 +2,13 @@
 //! it must count every request of every kind of client, lose none, reload
 //! HAProxy never, and draw its chart.
 
-mod common;
-
 #[test]
 fn zero_downtime_bench_on_a_tiny_budget_loses_nothing() {
-    common::images();
+    let _tier = crate::common::one_module_at_a_time(module_path!());
+    crate::common::images();
     let charts = std::env::temp_dir().join(format!("labctl-bench-charts-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&charts);
-    let out = common::ok(&[
+    let out = crate::common::ok(&[
         "--quiet",
         "bench",
         "zero-downtime",

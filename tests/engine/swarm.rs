@@ -3,12 +3,10 @@
 //! under load from non-retrying clients, a worker node stopped, and nothing
 //! left behind by `down` and `cluster down`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::swarm::{lines, TestCluster};
+use crate::common::swarm::{lines, TestCluster};
 use labctl::bench::load::{Load, LoadRun, Mix};
 
 const CLUSTER: &str = "t-swarm";
@@ -109,6 +107,7 @@ fn scale_during_run(c: &TestCluster, out: &str) -> (String, String) {
 
 #[test]
 fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let c = TestCluster {
         name: CLUSTER,
         subnet: "192.168.143.0/24",
@@ -133,7 +132,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     // on one engine, its snapshots taken from the tasks on every node; one
     // that stops and starts given nodes is refused before anything changes.
     let refused = c.labctl(true, &["run", "--engine", "swarm", "scenarios/task6.yaml"]);
-    let (_, stderr) = common::text(&refused);
+    let (_, stderr) = crate::common::text(&refused);
     assert!(!refused.status.success());
     assert!(
         stderr.contains("step 6 (stop s3)") && stderr.contains("step 10 (start s3)"),
@@ -183,7 +182,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     assert!(c.haproxy().values().all(|s| s == "UP"), "{:?}", c.haproxy());
     let mut answered_from = BTreeSet::new();
     for _ in 0..24 {
-        let (code, body) = common::get(HTTP_PORT).expect("GET / through ha");
+        let (code, body) = crate::common::get(HTTP_PORT).expect("GET / through ha");
         assert_eq!(code, 200, "{body}");
         let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
         let tag = doc["tag"].as_str().unwrap().to_string();
@@ -206,7 +205,7 @@ fn the_lab_runs_scales_and_heals_on_a_three_node_swarm() {
     // A scenario the Swarm cannot run, on the running Swarm lab (found
     // without --engine): refused up front, the lab kept.
     let refused = c.labctl(true, &["run", "scenarios/task5.yaml"]);
-    let (_, stderr) = common::text(&refused);
+    let (_, stderr) = crate::common::text(&refused);
     assert!(!refused.status.success());
     assert!(stderr.contains("runs stage 6 only"), "{stderr}");
     assert_eq!(c.placement().len(), 7);

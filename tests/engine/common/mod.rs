@@ -2,8 +2,6 @@
 //! Docker Engine, a lab per test with a unique name, removed even when the
 //! test fails.
 
-#![allow(dead_code)]
-
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,26 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod swarm;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_labctl");
-
-/// Runs labctl with arguments; `LABCTL_*` from the caller's environment is
-/// left out so that tests see the defaults.
-pub fn labctl(args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LABCTL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.args(args).output().expect("running labctl")
-}
-
-pub fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+pub use crate::bin::{labctl, text, BIN};
 
 /// Runs labctl and fails the test unless it succeeds; returns stdout.
 pub fn ok(args: &[&str]) -> String {
@@ -401,5 +380,38 @@ impl Drop for Streaming {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Which module's tests run now, and how many of them.
+static RUNNING: Mutex<(Option<&'static str>, usize)> = Mutex::new((None, 0));
+static TURN: std::sync::Condvar = std::sync::Condvar::new();
+
+/// The engine tier is one test binary: its tests of one module (one file)
+/// run beside each other, never beside another module's, as when each file
+/// was a binary of its own (two labs of different files would share the
+/// machine's two cores and the default lab's ports).
+pub struct ModuleTurn(&'static str);
+
+/// Waits until no other module's tests run, then runs among this module's.
+pub fn one_module_at_a_time(module: &'static str) -> ModuleTurn {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    while running.0.is_some_and(|m| m != module) {
+        running = TURN.wait(running).unwrap_or_else(|e| e.into_inner());
+    }
+    running.0 = Some(module);
+    running.1 += 1;
+    ModuleTurn(module)
+}
+
+impl Drop for ModuleTurn {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        debug_assert_eq!(running.0, Some(self.0));
+        running.1 -= 1;
+        if running.1 == 0 {
+            running.0 = None;
+            TURN.notify_all();
+        }
     }
 }

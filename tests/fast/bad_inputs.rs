@@ -4,8 +4,6 @@
 //! reach the engine (and so fail for want of it), which shows that the
 //! table's refusals come from the checks and not from the missing engine.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -581,7 +579,7 @@ fn rows(files: &Files) -> Vec<Row> {
 
 /// Runs labctl with no engine to reach: what it exits with and says.
 fn run(row: &Row) -> (Option<i32>, String) {
-    let mut cmd = Command::new(common::BIN);
+    let mut cmd = Command::new(crate::bin::BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("LABCTL_") || k.starts_with("DOCKER_") {
             cmd.env_remove(k);
@@ -704,7 +702,7 @@ fn a_closed_stdout_ends_labctl_quietly() {
         vec!["--help"],
     ] {
         // Read nothing: the pipe is closed before labctl writes.
-        let mut child = Command::new(common::BIN)
+        let mut child = Command::new(crate::bin::BIN)
             .args(&args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdout(std::process::Stdio::piped())

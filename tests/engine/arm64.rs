@@ -4,12 +4,10 @@
 //! agent is built for aarch64 from labctl's source, the base image made by
 //! debootstrap for arm64, and the images sit beside the native ones.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{text, Load, TestLab, BIN};
+use crate::common::{text, Load, TestLab, BIN};
 
 /// What `docker image inspect` says of `image`'s architecture.
 fn image_arch(image: &str) -> String {
@@ -41,6 +39,7 @@ fn with_agent(lab: &str, agent: &std::path::Path, args: &[&str]) -> (Option<i32>
 
 #[test]
 fn an_arm64_lab_runs_scales_and_collects_under_emulation() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("arm");
 
     // An agent that does not fit is refused before anything is created.

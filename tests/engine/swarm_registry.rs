@@ -4,11 +4,9 @@
 //! the digest the registry holds, every node pulling it; nothing left by
 //! `down` and `cluster down`.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::swarm::{lines, TestCluster};
+use crate::common::swarm::{lines, TestCluster};
 
 const CLUSTER: &str = "t-reg";
 const API_PORT: u16 = 23791;
@@ -17,6 +15,7 @@ const REGISTRY: &str = "192.168.146.10:5000";
 
 #[test]
 fn the_nodes_pull_the_lab_from_the_cluster_s_registry() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let c = TestCluster {
         name: CLUSTER,
         subnet: "192.168.146.0/24",
@@ -41,7 +40,7 @@ fn the_nodes_pull_the_lab_from_the_cluster_s_registry() {
         assert!(!images.contains("labctl/"), "{node}: {images}");
     }
     let refused = c.labctl(true, &["up", "--engine", "swarm"]);
-    let (_, stderr) = common::text(&refused);
+    let (_, stderr) = crate::common::text(&refused);
     assert!(!refused.status.success());
     assert!(stderr.contains("--registry HOST:PORT"), "{stderr}");
     assert!(c.docker(true, &["service", "ls", "-q"]).trim().is_empty());
@@ -49,7 +48,7 @@ fn the_nodes_pull_the_lab_from_the_cluster_s_registry() {
         true,
         &["up", "--engine", "swarm", "--registry", "http://x:5000"],
     );
-    let (_, stderr) = common::text(&bad);
+    let (_, stderr) = crate::common::text(&bad);
     assert!(!bad.status.success());
     assert!(stderr.contains("without a scheme"), "{stderr}");
 
@@ -96,7 +95,7 @@ fn the_nodes_pull_the_lab_from_the_cluster_s_registry() {
     );
     let mut answered = BTreeSet::new();
     for _ in 0..20 {
-        let (code, body) = common::get(HTTP_PORT).expect("GET / through ha");
+        let (code, body) = crate::common::get(HTTP_PORT).expect("GET / through ha");
         assert_eq!(code, 200, "{body}");
         let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
         answered.insert(doc["tag"].as_str().unwrap().to_string());

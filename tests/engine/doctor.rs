@@ -1,15 +1,13 @@
 //! `labctl doctor` on this machine: each problem named with its fix, and a
 //! healthy machine exits 0.
 
-mod common;
-
-use common::{text, TestLab};
+use crate::common::{text, TestLab};
 use labctl::runtime::docker::DockerEngine;
 use labctl::runtime::Runtime;
 
 /// `doctor -o json` with extra environment; exit code and the document.
 fn doctor(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, serde_json::Value) {
-    let mut cmd = std::process::Command::new(common::BIN);
+    let mut cmd = std::process::Command::new(crate::common::BIN);
     cmd.args(args).args(["doctor", "-o", "json"]);
     for (k, v) in env {
         cmd.env(k, v);
@@ -28,7 +26,7 @@ fn as_nobody(args: &[&str]) -> std::process::Output {
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            common::BIN,
+            crate::common::BIN,
         ])
         .args(args)
         .env_remove("DOCKER_HOST")
@@ -50,6 +48,7 @@ fn check<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 #[test]
 fn a_healthy_machine_exits_0() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("doc");
     let (code, doc) = doctor(&["--lab", &lab.name], &[]);
     assert_eq!(code, Some(0), "{doc:#}");
@@ -65,6 +64,7 @@ fn a_healthy_machine_exits_0() {
 
 #[test]
 fn an_unreachable_engine_is_named_and_the_rest_not_checked() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let (code, doc) = doctor(&[], &[("DOCKER_HOST", "tcp://127.0.0.1:1")]);
     assert_eq!(code, Some(1));
     let engine = check(&doc, "engine");
@@ -78,6 +78,7 @@ fn an_unreachable_engine_is_named_and_the_rest_not_checked() {
 
 #[test]
 fn permission_denied_on_the_socket_is_named_with_the_docker_group() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let out = as_nobody(&["doctor", "-o", "json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -89,6 +90,7 @@ fn permission_denied_on_the_socket_is_named_with_the_docker_group() {
 
 #[test]
 fn a_taken_port_and_a_taken_subnet_are_named_with_their_options() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("docbad");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
@@ -129,6 +131,7 @@ fn a_taken_port_and_a_taken_subnet_are_named_with_their_options() {
 
 #[test]
 fn a_base_image_that_cannot_be_had_is_named_with_its_fix() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let (code, doc) = doctor(
         &["--lab", "tdocbase"],
         &[
@@ -148,6 +151,7 @@ fn a_base_image_that_cannot_be_had_is_named_with_its_fix() {
 
 #[test]
 fn permission_denied_on_the_socket_is_named_first_with_its_fix() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     // As an unprivileged user (not in the `docker` group), the socket is
     // there but refuses the connection.
     let out = as_nobody(&["ps"]);

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
-use super::BIN;
+use crate::bin::BIN;
 
 /// A local cluster of the tests: its name, its nodes' subnet and the host
 /// ports of its manager's engine and of the lab.

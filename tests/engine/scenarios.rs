@@ -2,11 +2,9 @@
 //! and checked, bad scenario files refused before anything starts, failed
 //! expectations reported without spoiling earlier results.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{text, TestLab};
+use crate::common::{text, TestLab};
 
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("labctl-it-{tag}-{}", std::process::id()));
@@ -44,6 +42,7 @@ fn step_dir(dir: &Path, suffix: &str) -> PathBuf {
 
 #[test]
 fn collect_every_task_and_check_the_deliverables() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("collect");
     let out = scratch("collect");
     let junit = out.join("junit.xml");
@@ -192,6 +191,7 @@ fn collect_every_task_and_check_the_deliverables() {
 
 #[test]
 fn bad_scenario_files_are_refused_with_positions_and_start_nothing() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("badscn");
     let dir = scratch("badscn");
     let file = dir.join("bad.yaml");
@@ -233,7 +233,7 @@ fn bad_scenario_files_are_refused_with_positions_and_start_nothing() {
         "{stderr}"
     );
     // `validate` says the same without Docker, and nothing was started.
-    let out = common::labctl(&["validate", file.to_str().unwrap()]);
+    let out = crate::common::labctl(&["validate", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(lab.ps().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
@@ -241,6 +241,7 @@ fn bad_scenario_files_are_refused_with_positions_and_start_nothing() {
 
 #[test]
 fn a_failed_expectation_fails_the_run_and_keeps_the_previous_results() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("failscn");
     let dir = scratch("failscn");
     let out = dir.join("demo");
@@ -285,6 +286,7 @@ fn a_failed_expectation_fails_the_run_and_keeps_the_previous_results() {
 
 #[test]
 fn inspect_and_ps_files_are_what_the_docker_cli_prints() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
     let lab = TestLab::new("clifiles");
     let dir = scratch("clifiles");
     let file = dir.join("files.yaml");

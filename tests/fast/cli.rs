@@ -1,9 +1,7 @@
 //! The command line, without touching the Docker Engine: usage errors,
 //! refused input, help.
 
-mod common;
-
-use common::{labctl, text};
+use crate::bin::{labctl, text};
 
 #[test]
 fn bad_scale_targets_are_usage_errors() {
@@ -68,7 +66,7 @@ fn the_node_side_is_hidden_from_help() {
 
 #[test]
 fn an_unreachable_engine_names_the_socket() {
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::bin::BIN)
         .args(["ps"])
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
@@ -96,7 +94,7 @@ fn a_missing_template_directory_is_refused() {
 /// labctl with an engine that cannot be reached: what fails before it is
 /// reached is the command line's fault.
 fn without_engine(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(crate::bin::BIN)
         .args(args)
         .env("DOCKER_HOST", "tcp://127.0.0.1:1")
         .env_remove("LABCTL_LAB")

@@ -24,6 +24,7 @@ mod neighbours;
 mod node;
 pub mod output;
 pub mod platform;
+mod reach;
 pub mod runner;
 pub mod runtime;
 pub mod scenario;
@@ -81,6 +82,12 @@ fn run_node(command: NodeCommand) -> Result<ExitCode> {
         NodeCommand::Address => node::swarm::print_address()?,
         NodeCommand::Retire => node::swarm::retire()?,
         NodeCommand::Backends => node::print_backends()?,
+        NodeCommand::Get {
+            port,
+            count,
+            auth,
+            path,
+        } => node::get::run(port, &path, auth.as_deref(), count)?,
         NodeCommand::Stat => node::print_stat()?,
         NodeCommand::Api { command, master } => {
             let socket = if master {

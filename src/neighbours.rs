@@ -58,8 +58,7 @@ pub(crate) fn shortfall(webapps: u64, limit: u64) -> Option<String> {
 /// The table's limit on this host, when the engine runs here (a local
 /// socket); `None` when it cannot be read or the engine is elsewhere.
 pub(crate) fn local_limit() -> Option<u64> {
-    let endpoint = crate::runtime::endpoint::from_env();
-    if !endpoint.host.starts_with("unix://") {
+    if !crate::runtime::endpoint::from_env().is_ok_and(|e| e.is_local_linux()) {
         return None;
     }
     std::fs::read_to_string(LIMIT_FILE)

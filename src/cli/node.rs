@@ -48,6 +48,23 @@ pub enum NodeCommand {
         #[arg(long)]
         master: bool,
     },
+    /// GET a path of one of this node's ports, `--count` times, each once
+    /// over a new connection; print the answers as JSON (how labctl reaches
+    /// the lab through the engine).
+    Get {
+        /// The port on this node (80: HAProxy, 1936: its stats page).
+        #[arg(long)]
+        port: u16,
+        /// How many requests.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Basic credentials, `user:password`.
+        #[arg(long)]
+        auth: Option<String>,
+        /// The path (`/`, `/;csv`).
+        #[arg(default_value = "/")]
+        path: String,
+    },
     /// Serve the web app.
     Webapp {
         /// Port to listen on.

@@ -125,9 +125,7 @@ fn check_target(target: &ScenarioTarget, scenarios: &[Scenario]) -> Result<()> {
 /// runs here (a remote engine binds on its own host, which labctl cannot
 /// see from here).
 fn check_bind(place: &PlacementArgs) -> Result<()> {
-    let local = crate::runtime::endpoint::from_env()
-        .host
-        .starts_with("unix://");
+    let local = crate::runtime::endpoint::from_env().is_ok_and(|e| e.host.starts_with("unix://"));
     if local && !crate::host::can_bind(place.bind) {
         return Err(usage(format!(
             "--bind {} is not an address of this host, so no port can be published on it: \

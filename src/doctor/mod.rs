@@ -280,7 +280,13 @@ pub(crate) struct Plan {
 /// and say so, when it cannot be reached.
 pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
     let mut checks = Vec::new();
-    let endpoint = crate::runtime::endpoint::from_env();
+    let endpoint = match crate::runtime::endpoint::from_env() {
+        Ok(e) => e,
+        Err(e) => {
+            checks.push(check("engine", Level::Fail, format!("{e:#}"), None));
+            return checks;
+        }
+    };
     let runtime: Option<Arc<dyn Runtime>> = match crate::runtime::connect().await {
         Ok(r) => Some(r),
         Err(e) => {
@@ -307,7 +313,7 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
                     i.version,
                     i.api_version,
                     endpoint.host,
-                    endpoint.from_where(),
+                    endpoint.chosen_by(),
                     i.os,
                     i.kernel
                 ),
@@ -336,11 +342,27 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
             None,
         )),
     }
+    // The disk and the ports are this host's only when the engine is.
+    let here = crate::reach::shares_this_host(runtime.address());
     checks.push(disk_check(
         &info.root_dir,
-        crate::host::free_bytes(std::path::Path::new(&info.root_dir)),
+        here.then(|| crate::host::free_bytes(std::path::Path::new(&info.root_dir)))
+            .flatten(),
     ));
-    checks.push(ports_check(runtime.as_ref(), plan).await);
+    checks.push(if here {
+        ports_check(runtime.as_ref(), plan).await
+    } else {
+        check(
+            "host ports",
+            Level::Note,
+            format!(
+                "not checked from here: the engine at `{}` publishes them on its own host and \
+                 refuses a taken one when `up` starts ha",
+                runtime.address()
+            ),
+            None,
+        )
+    });
     match runtime.networks().await {
         Ok(networks) => checks.push(subnet_check(&plan.names, plan.subnet, &networks)),
         Err(e) => checks.push(check("subnet", Level::Fail, format!("{e:#}"), None)),

@@ -13,7 +13,7 @@ mod observe;
 mod plan;
 mod query;
 mod service;
-pub mod views;
+mod views;
 mod wait;
 
 use std::net::IpAddr;
@@ -209,7 +209,9 @@ impl Lab {
             plan::check_capacity(naming::Addressing::new(subnet)?, webapps)?;
         }
         self.check_room(&obs, webapps).await?;
-        if ha.is_none() {
+        // The ports are checked here when the engine publishes them on this
+        // host; another host's engine refuses a taken one itself.
+        if ha.is_none() && crate::reach::shares_this_host(self.runtime.address()) {
             check_port_free(req.publish.bind, req.publish.http, "--http-port")?;
             check_port_free(req.publish.bind, req.publish.stats, "--stats-port")?;
         }

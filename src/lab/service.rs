@@ -2,7 +2,6 @@
 //! answers ([`LabService`]), and what scenarios need of it ([`Subject`]):
 //! containers with fixed names and addresses, every step possible.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -93,7 +92,19 @@ impl LabService for Lab {
         };
         self.up_and_wait(&request, opts.wait, progress).await?;
         let containers = self.containers().await?;
-        let said = views::endpoints(Lab::names(self), &containers);
+        let address = self.runtime().address().to_string();
+        let at = crate::reach::EngineAt::of(&address);
+        let (first, urls) = views::endpoints(Lab::names(self), &containers, &at);
+        let mut said = vec![first];
+        for (what, url) in urls {
+            // A URL is printed as one that answers only once it does.
+            let line = match url {
+                Ok(url) if crate::reach::answers(&url).await => url,
+                Ok(url) => crate::reach::no_answer(&url, &address),
+                Err(why) => why,
+            };
+            said.push(format!("  {what}  {line}"));
+        }
         let outdated = self.outdated().await?;
         if !outdated.is_empty() {
             crate::errln!(
@@ -206,11 +217,6 @@ impl Subject for Lab {
                 Err(e)
             }
         }
-    }
-
-    async fn ha_address(&self, container_port: u16) -> Result<SocketAddr> {
-        let port = self.ha_port(container_port).await?;
-        Ok(SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
     async fn stats_auth(&self) -> Result<Option<String>> {

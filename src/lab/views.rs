@@ -11,12 +11,13 @@ use serde::Serialize;
 use super::{Backends, Lab};
 use crate::labels;
 use crate::naming::{LabNames, STATS_PORT};
+use crate::reach::EngineAt;
 use crate::runtime::ContainerInfo;
 use crate::service::View;
 
 /// One row of `ps`.
 #[derive(Debug, Serialize)]
-pub struct Row {
+pub(super) struct Row {
     /// Short container id.
     pub id: String,
     /// Container name.
@@ -38,7 +39,7 @@ pub struct Row {
 }
 
 /// The rows of the lab's containers.
-pub fn rows(names: &LabNames, containers: &[ContainerInfo]) -> Vec<Row> {
+pub(super) fn rows(names: &LabNames, containers: &[ContainerInfo]) -> Vec<Row> {
     let network = names.network();
     containers
         .iter()
@@ -113,7 +114,7 @@ pub struct Report {
 }
 
 /// The `ps` table of `rows`.
-pub fn ps_table(rows: &[Row]) -> String {
+pub(super) fn ps_table(rows: &[Row]) -> String {
     let mut table = Table::new();
     table.load_preset(presets::NOTHING);
     table.set_header([
@@ -140,7 +141,7 @@ pub fn ps_table(rows: &[Row]) -> String {
 }
 
 /// The `status` text of `report`.
-pub fn status_text(report: &Report) -> String {
+pub(super) fn status_text(report: &Report) -> String {
     if report.nodes.is_empty() {
         return format!("lab `{}` is not up; start it with `labctl up`", report.lab);
     }
@@ -197,8 +198,18 @@ pub fn status_text(report: &Report) -> String {
     out
 }
 
-/// What `up` says once the lab serves: its size and where it answers.
-pub fn endpoints(names: &LabNames, containers: &[ContainerInfo]) -> Vec<String> {
+/// A published port: what it is, and its URL from the user's machine or
+/// why there is none.
+pub(super) type Published = (&'static str, Result<String, String>);
+
+/// What `up` says once the lab serves: its size, and for each published
+/// port what it is and its URL from the user's machine (the engine being
+/// `at`), or why there is none.
+pub(super) fn endpoints(
+    names: &LabNames,
+    containers: &[ContainerInfo],
+    at: &EngineAt,
+) -> (String, Vec<Published>) {
     let ha = containers
         .iter()
         .find(|c| c.label(labels::NODE) == Some(crate::naming::HA));
@@ -206,10 +217,8 @@ pub fn endpoints(names: &LabNames, containers: &[ContainerInfo]) -> Vec<String> 
         .iter()
         .filter(|c| c.label(labels::ROLE) == Some(crate::contract::BACKEND))
         .count();
-    let mut out = vec![format!(
-        "lab `{}` is up: ha + {webapps} web app(s)",
-        names.lab()
-    )];
+    let said = format!("lab `{}` is up: ha + {webapps} web app(s)", names.lab());
+    let mut out = Vec::new();
     if let Some(ha) = ha {
         for p in &ha.ports {
             if let (Some(ip), Some(port)) = (&p.host_ip, p.host_port) {
@@ -218,11 +227,11 @@ pub fn endpoints(names: &LabNames, containers: &[ContainerInfo]) -> Vec<String> 
                 } else {
                     "web app   "
                 };
-                out.push(format!("  {what}  http://{ip}:{port}/"));
+                out.push((what, crate::reach::url(at, ip, port)));
             }
         }
     }
-    out
+    (said, out)
 }
 
 impl Lab {

@@ -1,6 +1,7 @@
 //! labctl's node side: what runs inside the lab's containers (the Serf event
 //! handler and membership watcher on `ha`, the web app on web apps).
 
+pub(crate) mod get;
 pub(crate) mod haproxy;
 mod init;
 pub(crate) mod leaving;

@@ -2,10 +2,8 @@
 //! says what differs.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::snapshot;
 use super::Subject;
@@ -118,21 +116,18 @@ pub async fn check(lab: &dyn Subject, stage: Stage, e: &Expectation) -> Result<(
     Ok(())
 }
 
-/// One GET through `ha`: status and body.
-async fn http_get(addr: SocketAddr) -> Result<(u16, String)> {
-    let r = crate::http::request(addr, "GET", "/", &[], "", Duration::from_secs(30)).await?;
-    Ok((r.status, r.body))
-}
-
 /// An `http` step: requests through `ha`, each answered with the expected
 /// status, and answers from every expected web app among them.
 pub(super) async fn http(lab: &dyn Subject, h: &HttpStep) -> Result<()> {
-    let addr = lab.ha_address(HTTP_PORT).await?;
+    // From inside `ha`, through its HAProxy: the lab is reached through the
+    // engine wherever the engine runs.
+    let answers = lab.get_in_ha(HTTP_PORT, "/", None, h.requests).await?;
     let mut hosts = BTreeSet::new();
-    for i in 0..h.requests {
-        let (status, body) = http_get(addr)
-            .await
-            .with_context(|| format!("request {}", i + 1))?;
+    for (i, answer) in answers.into_iter().enumerate() {
+        if let Some(e) = answer.error {
+            bail!("request {}: {e}", i + 1);
+        }
+        let (status, body) = (answer.status, answer.body);
         if status != h.expect_status {
             bail!(
                 "request {} answered {status}, not {}: {}",

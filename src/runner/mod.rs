@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub use crate::node::get::Answer;
 pub use expect::check;
 pub use record::{junit, Report, StepResult};
 pub use subject::{Listing, Subject};

@@ -4,7 +4,6 @@
 //! ([`crate::swarm::SwarmLab`]). The steps, expectations and snapshots are
 //! written once against it.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use async_trait::async_trait;
 use crate::contract::Backends;
 use crate::lab::in_ha;
 use crate::naming::HA;
+use crate::node::get::{self, Answer};
 use crate::node::membership::Member;
 use crate::runtime::ExecOutput;
 use crate::scenario::Step;
@@ -58,9 +58,6 @@ pub trait Subject: LabService {
     /// Runs a command in a node, which must be one of the lab's.
     async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput>;
 
-    /// Where `ha` answers `container_port` from this host.
-    async fn ha_address(&self, container_port: u16) -> Result<SocketAddr>;
-
     /// `ha`'s stats credentials (`user:password`), if the page has any.
     async fn stats_auth(&self) -> Result<Option<String>>;
 
@@ -101,29 +98,44 @@ pub trait Subject: LabService {
         in_ha::registry(self.exec(HA, in_ha::REGISTRY).await?)
     }
 
+    /// GETs `path` of `ha`'s port `port`, `count` times, from inside
+    /// `ha`: the lab is reached through the engine (its `exec`), wherever
+    /// the engine runs. Each request is made once, never retried.
+    async fn get_in_ha(
+        &self,
+        port: u16,
+        path: &str,
+        auth: Option<&str>,
+        count: u32,
+    ) -> Result<Vec<Answer>> {
+        let cmd = get::command(port, path, auth, count);
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let out = self
+            .exec(HA, &cmd)
+            .await?
+            .success("`labctl node get` in `ha`")?;
+        get::parse(&out.stdout)
+    }
+
     /// The stats page as HAProxy serves it on `ha`'s stats port.
     async fn stats_page(&self) -> Result<String> {
-        let addr = self.ha_address(crate::naming::STATS_PORT).await?;
-        let auth = self.stats_auth().await?.map(|a| {
-            use base64::Engine as _;
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(a)
-            )
-        });
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| vec![("Authorization", a)])
-            .unwrap_or_default();
-        let r = crate::http::request(addr, "GET", "/", &headers, "", Duration::from_secs(10))
+        let auth = self.stats_auth().await?;
+        let answer = self
+            .get_in_ha(crate::naming::STATS_PORT, "/", auth.as_deref(), 1)
             .await
-            .context("fetching the stats page")?;
+            .context("fetching the stats page")?
+            .into_iter()
+            .next()
+            .context("fetching the stats page: no answer")?;
+        if let Some(e) = answer.error {
+            anyhow::bail!("fetching the stats page from inside `ha`: {e}");
+        }
         anyhow::ensure!(
-            r.status == 200,
+            answer.status == 200,
             "the stats page answered {}: {}",
-            r.status,
-            r.body.trim()
+            answer.status,
+            answer.body.trim()
         );
-        Ok(r.body)
+        Ok(answer.body)
     }
 }

@@ -34,6 +34,9 @@ pub trait Runtime: Send + Sync {
     /// do not.
     fn engine_id(&self) -> &str;
 
+    /// The address labctl reaches the engine at (`unix:///…`, `tcp://…`).
+    fn address(&self) -> &str;
+
     // ----- images -------------------------------------------------------
 
     /// The labels of a local image, or `None` when there is no such image.

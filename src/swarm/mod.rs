@@ -403,20 +403,6 @@ impl SwarmLab {
             .with_context(|| format!("lab `{}` has no service {name}", self.names.lab()))
     }
 
-    /// The address of the Swarm node that runs `ha` (where its ports are
-    /// published).
-    pub(crate) async fn ha_host(&self) -> Result<std::net::IpAddr> {
-        let task = self.task_of(HA).await?;
-        let nodes = self.nodes().await?;
-        let node = nodes
-            .iter()
-            .find(|n| n.id == task.node_id)
-            .context("`ha` runs on a Swarm node that is gone")?;
-        node.addr
-            .parse()
-            .with_context(|| format!("Swarm node {} has address `{}`", node.hostname, node.addr))
-    }
-
     /// Passes a node's output to `sink` as it comes, through the manager
     /// (see [`Swarm::stream_task_logs`]).
     pub(crate) async fn stream_logs(

@@ -4,12 +4,11 @@
 //! `exec`, `expect`, `snapshot`) run as on one engine; the ones the Swarm
 //! decides itself are refused before the run starts.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use async_trait::async_trait;
 use comfy_table::{presets, Table};
 
@@ -105,17 +104,6 @@ impl SwarmLab {
             table: text,
             json: serde_json::to_value(&lines)?,
         })
-    }
-
-    /// The node port `ha`'s service publishes `container_port` on.
-    async fn published(&self, container_port: u16) -> Result<u16> {
-        self.service(Role::Ha)
-            .await?
-            .ports
-            .iter()
-            .find(|p| p.target == container_port)
-            .map(|p| p.published)
-            .with_context(|| format!("`ha` publishes no port {container_port} on the Swarm"))
     }
 }
 
@@ -271,11 +259,6 @@ impl Subject for SwarmLab {
 
     async fn exec(&self, node: &str, cmd: &[&str]) -> Result<ExecOutput> {
         SwarmLab::exec(self, node, cmd).await
-    }
-
-    async fn ha_address(&self, container_port: u16) -> Result<SocketAddr> {
-        let port = self.published(container_port).await?;
-        Ok(SocketAddr::new(self.ha_host().await?, port))
     }
 
     async fn stats_auth(&self) -> Result<Option<String>> {

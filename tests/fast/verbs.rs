@@ -102,6 +102,20 @@ fn up_starts_ha_and_its_web_apps_and_says_where(kind: LabKind) {
     let said = up(lab.as_ref(), 2);
     assert!(said[0].contains(lab.names().lab()), "{said:?}");
     assert!(said[0].contains("2 web app(s)"), "{said:?}");
+    match kind {
+        // The engine is on this machine's socket: the URLs are localhost's;
+        // nothing listens on them here (the fake publishes nothing), which
+        // is said.
+        LabKind::Docker => {
+            for line in [
+                "  web app     http://127.0.0.1:18080/ does not answer from this machine",
+                "  stats page  http://127.0.0.1:18936/ does not answer from this machine",
+            ] {
+                assert!(said.iter().any(|l| l.starts_with(line)), "{said:?}");
+            }
+        }
+        LabKind::Swarm => assert!(said[0].contains("port 18080 (stats 18936)"), "{said:?}"),
+    }
     assert_eq!(ps_nodes(lab.as_ref()), ["ha", "s1", "s2"]);
     assert_eq!(up_in_haproxy(lab.as_ref()), ["s1", "s2"]);
 }
@@ -309,7 +323,7 @@ fn prepare_refuses_a_platform_the_lab_cannot_run(kind: LabKind) {
 
 fn a_scenario_runs_its_steps_and_writes_its_index(kind: LabKind) {
     let (_fake, lab) = open(kind, "scenario");
-    let text = "name: verbs\nsteps:\n  - up: {webapps: 2}\n  - scale: {webapps: 3}\n  - wait: {converged: true}\n  - exec: {node: ha, cmd: [labctl, node, backends], save_as: backends.json}\n  - kill: s3\n  - wait: {converged: true, timeout: 5}\n";
+    let text = "name: verbs\nsteps:\n  - up: {webapps: 2}\n  - scale: {webapps: 3}\n  - wait: {converged: true}\n  - exec: {node: ha, cmd: [labctl, node, backends], save_as: backends.json}\n  - http: {requests: 6, expect_hosts: [s1, s2, s3]}\n  - snapshot: {name: served, capture: [stats]}\n  - kill: s3\n  - wait: {converged: true, timeout: 5}\n";
     let scenario = labctl::scenario::parse("verbs.yaml", text).unwrap();
     let dir = std::env::temp_dir().join(format!("labctl-verbs-{}-{:?}", std::process::id(), kind));
     let _ = std::fs::remove_dir_all(&dir);
@@ -338,7 +352,14 @@ fn a_scenario_runs_its_steps_and_writes_its_index(kind: LabKind) {
         .filter_map(|s| s.failure.clone())
         .collect();
     assert!(report.passed(), "{failures:?}");
-    assert_eq!(report.steps.len(), 6);
+    assert_eq!(report.steps.len(), 8);
+    // The stats page came through the engine, from inside `ha`.
+    let stats = std::fs::read_dir(out.join("06-served"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(stats.iter().any(|f| f.ends_with(".html")), "{stats:?}");
     let index = std::fs::read_to_string(out.join("INDEX.md")).unwrap();
     assert!(index.contains("backends.json"), "{index}");
     let backends = std::fs::read_to_string(out.join("backends.json")).unwrap();

@@ -21,7 +21,7 @@ impl DockerEngine {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
     /// agrees on an API version with it.
     pub async fn connect() -> Result<Self> {
-        let endpoint = crate::runtime::endpoint::from_env();
+        let endpoint = crate::runtime::endpoint::from_env()?;
         if let Some(why) = crate::runtime::endpoint::diagnose(&endpoint) {
             bail!(why);
         }
@@ -31,7 +31,7 @@ impl DockerEngine {
                  (`sudo systemctl start docker`) and that you may use it (root or the `docker` \
                  group), or point DOCKER_HOST at a running engine",
                 endpoint.host,
-                endpoint.from_where()
+                endpoint.chosen_by()
             )
         };
         let docker = Docker::connect_with_host(&endpoint.host).with_context(hint)?;

@@ -165,6 +165,10 @@ impl Runtime for DockerEngine {
         &self.id
     }
 
+    fn address(&self) -> &str {
+        &self.host
+    }
+
     async fn info(&self) -> Result<EngineInfo> {
         let version = self
             .docker

@@ -53,7 +53,7 @@ struct Container {
 }
 
 impl FakeRuntime {
-    /// An empty runtime that has the lab's images.
+    /// An empty runtime that has the lab's images and their base.
     pub fn new() -> Self {
         Self::with_id("fake-engine")
     }
@@ -71,6 +71,9 @@ impl FakeRuntime {
             for role in contract::Role::ALL {
                 s.images.insert(role.image().to_string(), HashMap::new());
             }
+            // The base image too: nothing is ever made on the host for it.
+            s.images
+                .insert(crate::images::DEFAULT_BASE.to_string(), HashMap::new());
         }
         fake
     }
@@ -233,6 +236,10 @@ fn missing(what: &str, name: &str) -> anyhow::Error {
 impl Runtime for FakeRuntime {
     fn engine_id(&self) -> &str {
         &self.id
+    }
+
+    fn address(&self) -> &str {
+        "unix:///fake/docker.sock"
     }
 
     async fn info(&self) -> Result<EngineInfo> {

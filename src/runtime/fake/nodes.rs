@@ -110,6 +110,42 @@ impl State {
                 Ok(ok(String::new()))
             }
             ["sh", "-c", script] if script.starts_with("serf join") => Ok(ok(String::new())),
+            ["labctl", "node", "stat"] => {
+                Ok(ok("# pxname,svname,status\nnodes,BACKEND,UP\n".to_string()))
+            }
+            ["labctl", "node", "get", "--port", port, "--count", count, ..] => {
+                // HAProxy on `ha`: its frontend turns round the web apps UP,
+                // its stats page is a page.
+                let count: usize = count.parse().unwrap_or(1);
+                let up: Vec<String> = self
+                    .alive_webapps(&info)
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .filter(|n| !self.never_up.contains(n))
+                    .collect();
+                let answers: Vec<serde_json::Value> = (0..count)
+                    .map(|i| match (*port, up.get(i % up.len().max(1))) {
+                        ("1936", _) => serde_json::json!({
+                            "status": 200,
+                            "body": "<html><body>Statistics Report</body></html>",
+                        }),
+                        ("80", Some(node)) => serde_json::json!({
+                            "status": 200,
+                            "body": serde_json::json!({ "host": node }).to_string(),
+                        }),
+                        ("80", None) => serde_json::json!({
+                            "status": 503,
+                            "body": "No server is available to handle this request.",
+                        }),
+                        _ => serde_json::json!({
+                            "status": 0,
+                            "body": "",
+                            "error": "Connection refused",
+                        }),
+                    })
+                    .collect();
+                Ok(ok(serde_json::Value::from(answers).to_string()))
+            }
             _ => Ok(ExecOutput {
                 code: 127,
                 stdout: String::new(),

@@ -4,9 +4,9 @@
 //! `docker context use` (with its TLS files), else the first socket of the
 //! engines users run (Docker's own, rootless Docker's, Docker Desktop's,
 //! colima's, OrbStack's, Rancher Desktop's, Podman's rootful and rootless)
-//! that exists. A context
-//! named but not found is an error, never a silent fallback. A connection
-//! that fails is explained with its real cause first.
+//! that exists. A context named but not found is an error, never a silent
+//! fallback. A connection that fails is explained with its real cause
+//! first.
 
 use std::path::{Path, PathBuf};
 
@@ -152,11 +152,15 @@ fn context_names(config: &Path) -> Vec<String> {
     names
 }
 
+/// The files of a TLS client, as the docker CLI names them.
+pub(crate) const TLS_FILES: [&str; 3] = ["ca.pem", "cert.pem", "key.pem"];
+
+/// Whether labctl speaks TLS to engines on this platform (see Cargo.toml).
+pub(crate) const SPEAKS_TLS: bool = cfg!(all(target_os = "linux", not(target_env = "musl")));
+
 /// Whether `dir` holds the three TLS files.
 fn has_tls_files(dir: &Path) -> bool {
-    ["ca.pem", "cert.pem", "key.pem"]
-        .iter()
-        .all(|f| dir.join(f).is_file())
+    TLS_FILES.iter().all(|f| dir.join(f).is_file())
 }
 
 /// A known socket's path in this environment (`None` when it names a
@@ -281,11 +285,36 @@ pub(crate) fn diagnose(endpoint: &Endpoint) -> Option<String> {
          /tmp/labctl-docker.sock:/var/run/docker.sock USER@HOST &`, then \
          DOCKER_HOST=unix:///tmp/labctl-docker.sock)";
     if let Some(tls) = &endpoint.tls {
-        return Some(format!(
-            "the engine at {at} is reached over TLS (with the files in `{}`), which this \
-             labctl does not speak yet: {forward}",
-            tls.dir.display()
-        ));
+        if !SPEAKS_TLS {
+            return Some(format!(
+                "the engine at {at} is reached over TLS (with the files in `{}`), which labctl \
+                 speaks on Linux hosts only for now: {forward}",
+                tls.dir.display()
+            ));
+        }
+        if !tls.verify {
+            return Some(format!(
+                "the engine at {at} is to be reached over TLS without checking its certificate \
+                 (DOCKER_TLS without DOCKER_TLS_VERIFY, or a context with SkipTLSVerify): labctl \
+                 always checks it against the CA in `{}`; set DOCKER_TLS_VERIFY=1, or give the \
+                 context its CA",
+                tls.dir.display()
+            ));
+        }
+        let missing: Vec<&str> = TLS_FILES
+            .into_iter()
+            .filter(|f| !tls.dir.join(f).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Some(format!(
+                "the engine at {at} is reached over TLS, and `{}` lacks {}: point \
+                 DOCKER_CERT_PATH at the folder of ca.pem, cert.pem and key.pem (the files \
+                 the engine's CA made for this client)",
+                tls.dir.display(),
+                missing.join(", ")
+            ));
+        }
+        return None;
     }
     if endpoint.host.starts_with("ssh://") {
         return Some(format!(

@@ -17,6 +17,40 @@ async fn engine_id(docker: &Docker, host: &str) -> String {
         .unwrap_or_else(|| host.to_string())
 }
 
+/// A client of the engine at `host` without TLS, whatever the environment
+/// says (bollard alone would take DOCKER_TLS_VERIFY for a tcp address; the
+/// endpoint has decided that already).
+fn plain(host: &str) -> Result<Docker> {
+    if host.starts_with("tcp://") || host.starts_with("http://") {
+        Ok(Docker::connect_with_http(
+            host,
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )?)
+    } else {
+        Ok(Docker::connect_with_host(host)?)
+    }
+}
+
+/// A client of the engine at `host` over TLS, with the client certificate
+/// and CA the docker CLI would use.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+fn with_tls(host: &str, tls: &crate::runtime::endpoint::Tls) -> Result<Docker> {
+    Ok(Docker::connect_with_ssl(
+        host,
+        &tls.dir.join("key.pem"),
+        &tls.dir.join("cert.pem"),
+        &tls.dir.join("ca.pem"),
+        120,
+        bollard::API_DEFAULT_VERSION,
+    )?)
+}
+
+#[cfg(not(all(target_os = "linux", not(target_env = "musl"))))]
+fn with_tls(host: &str, _tls: &crate::runtime::endpoint::Tls) -> Result<Docker> {
+    bail!("labctl speaks TLS to `{host}` on Linux hosts only")
+}
+
 impl DockerEngine {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
     /// agrees on an API version with it.
@@ -34,8 +68,21 @@ impl DockerEngine {
                 endpoint.chosen_by()
             )
         };
-        let docker = Docker::connect_with_host(&endpoint.host).with_context(hint)?;
-        let docker = docker.negotiate_version().await.with_context(hint)?;
+        let docker = match &endpoint.tls {
+            Some(tls) => with_tls(&endpoint.host, tls).with_context(hint)?,
+            None => plain(&endpoint.host).with_context(hint)?,
+        };
+        let docker = docker.negotiate_version().await.map_err(|e| {
+            let e = anyhow::Error::new(e);
+            if format!("{e:#}").contains("HTTP request to an HTTPS server") {
+                e.context(
+                    "the engine speaks TLS only: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH \
+                     to the folder of the ca.pem, cert.pem and key.pem its CA made for you",
+                )
+            } else {
+                e.context(hint())
+            }
+        })?;
         docker.ping().await.with_context(hint)?;
         let id = engine_id(&docker, &endpoint.host).await;
         Ok(Self {
@@ -48,7 +95,7 @@ impl DockerEngine {
     /// Connects to the engine at `host` (`tcp://HOST:PORT`), for example a
     /// node of a Swarm, and agrees on an API version with it.
     pub async fn connect_to(host: &str) -> Result<Self> {
-        let docker = Docker::connect_with_host(host)
+        let docker = plain(host)
             .map(|d| d.with_timeout(std::time::Duration::from_secs(600)))
             .with_context(|| format!("connecting to the engine at `{host}`"))?;
         let docker = docker

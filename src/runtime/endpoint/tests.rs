@@ -175,10 +175,31 @@ fn tls_comes_from_the_environment_or_from_the_contexts_files() {
     let dir = c.tls("9a9a");
     let e = resolve_with(&[("DOCKER_CONFIG", &c.path())], &[]).unwrap();
     assert_eq!(e.tls, Some(Tls { dir, verify: false }));
-    // Refused with the way round it, before any connection is tried.
+    // Refused before any connection is tried: where labctl speaks no TLS,
+    // with the way round it; elsewhere, unchecked certificates.
     let why = diagnose(&e).unwrap();
-    assert!(why.contains("over TLS"), "{why}");
-    assert!(why.contains("ssh -nNT -L"), "{why}");
+    if SPEAKS_TLS {
+        assert!(why.contains("SkipTLSVerify"), "{why}");
+        let checked = Endpoint {
+            tls: Some(Tls {
+                dir: c.tls("9a9a"),
+                verify: true,
+            }),
+            ..e.clone()
+        };
+        assert_eq!(diagnose(&checked), None);
+        let lacking = Endpoint {
+            tls: Some(Tls {
+                dir: c.0.join("nowhere"),
+                verify: true,
+            }),
+            ..e
+        };
+        let why = diagnose(&lacking).unwrap();
+        assert!(why.contains("lacks ca.pem, cert.pem, key.pem"), "{why}");
+    } else {
+        assert!(why.contains("ssh -nNT -L"), "{why}");
+    }
 }
 
 #[test]

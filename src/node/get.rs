@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_reach_a_port_of_this_machine_and_a_closed_one_is_said() {
+    fn a_request_to_a_port_nothing_listens_on_is_an_error() {
         // A port nothing listens on: one answer, with why, and no retry.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

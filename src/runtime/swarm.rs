@@ -104,8 +104,6 @@ pub struct ServiceInfo {
     pub replicas: u64,
     /// Its environment, `KEY=value`.
     pub env: Vec<String>,
-    /// The ports it publishes on the node of each task.
-    pub ports: Vec<HostPort>,
 }
 
 impl ServiceInfo {

@@ -27,7 +27,7 @@ use super::{
     creation_error, docker_message, is_not_found, network_refusal, status_code, DockerEngine,
 };
 use crate::runtime::swarm::{
-    pinned, split_tag, HostPort, ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask,
+    pinned, split_tag, ServiceInfo, ServiceSpec, Swarm, SwarmNode, SwarmTask,
 };
 
 /// The port managers listen on for the Swarm's control traffic.
@@ -317,18 +317,6 @@ impl Swarm for DockerEngine {
                         .and_then(|r| r.replicas)
                         .unwrap_or(0)
                         .max(0) as u64,
-                    ports: spec
-                        .endpoint_spec
-                        .and_then(|e| e.ports)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|p| {
-                            Some(HostPort {
-                                target: u16::try_from(p.target_port?).ok()?,
-                                published: u16::try_from(p.published_port?).ok()?,
-                            })
-                        })
-                        .collect(),
                     env: spec
                         .task_template
                         .and_then(|t| t.container_spec)

@@ -285,7 +285,6 @@ impl Swarm for FakeRuntime {
                 labels: x.spec.labels.clone(),
                 replicas: x.spec.replicas,
                 env: x.spec.env.clone(),
-                ports: x.spec.ports.clone(),
             })
             .collect())
     }

@@ -54,6 +54,8 @@ pub(crate) enum Source {
     Socket(&'static str),
     /// Nothing found: Docker's own socket.
     Default,
+    /// A command-line option, by name (`--beside`).
+    Option(&'static str),
 }
 
 /// The TLS material of an engine reached over TLS: `ca.pem`, `cert.pem`
@@ -74,6 +76,7 @@ impl Endpoint {
             Source::Context(name) => format!(" (from docker context `{name}`)"),
             Source::Socket(who) => format!(" ({who}'s socket)"),
             Source::Default => String::new(),
+            Source::Option(name) => format!(" (from {name})"),
         }
     }
 
@@ -277,13 +280,28 @@ pub(crate) fn from_env() -> Result<Endpoint> {
     })
 }
 
+/// The engine at `host` that option `option` names, with the TLS
+/// settings of this process's environment (as DOCKER_HOST would be).
+pub(crate) fn given(host: &str, option: &'static str) -> Result<Endpoint> {
+    let endpoint = resolve(&Look {
+        env: &|key| match key {
+            "DOCKER_HOST" => Some(host.to_string()),
+            _ => std::env::var(key).ok(),
+        },
+        is_socket: &is_socket,
+    })?;
+    Ok(Endpoint {
+        source: Source::Option(option),
+        ..endpoint
+    })
+}
+
 /// Why the engine at `endpoint` cannot be reached, when a look at its
 /// address can tell, with what to do. `None` when it looks reachable.
 pub(crate) fn diagnose(endpoint: &Endpoint) -> Option<String> {
     let at = format!("`{}`{}", endpoint.host, endpoint.chosen_by());
-    let forward = "forward its socket over ssh instead (`ssh -nNT -L \
-         /tmp/labctl-docker.sock:/var/run/docker.sock USER@HOST &`, then \
-         DOCKER_HOST=unix:///tmp/labctl-docker.sock)";
+    let forward = "reach it over ssh instead (DOCKER_HOST=ssh://USER@HOST: labctl forwards the \
+         engine's socket with this machine's ssh client)";
     if let Some(tls) = &endpoint.tls {
         if !SPEAKS_TLS {
             return Some(format!(
@@ -317,10 +335,10 @@ pub(crate) fn diagnose(endpoint: &Endpoint) -> Option<String> {
         return None;
     }
     if endpoint.host.starts_with("ssh://") {
-        return Some(format!(
-            "the engine at {at} is reached over ssh, which this labctl does not do by itself \
-             yet: {forward}"
-        ));
+        // ssh itself says what is wrong when labctl opens the forward.
+        return crate::runtime::ssh::parse(&endpoint.host)
+            .err()
+            .map(|e| format!("{e:#} ({at})"));
     }
     let Some(path) = endpoint.host.strip_prefix("unix://") else {
         if endpoint.host.starts_with("tcp://") || endpoint.host.starts_with("http://") {
@@ -328,7 +346,8 @@ pub(crate) fn diagnose(endpoint: &Endpoint) -> Option<String> {
         }
         return Some(format!(
             "the engine address {at} is not one labctl can use: give DOCKER_HOST as \
-             unix:///path/to/docker.sock, tcp://HOST:PORT or http://HOST:PORT"
+             unix:///path/to/docker.sock, tcp://HOST:PORT, http://HOST:PORT or \
+             ssh://USER@HOST"
         ));
     };
     match std::os::unix::net::UnixStream::connect(path) {

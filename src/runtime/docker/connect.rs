@@ -55,7 +55,14 @@ impl DockerEngine {
     /// Connects to the engine named by `DOCKER_HOST` (or the local socket) and
     /// agrees on an API version with it.
     pub async fn connect() -> Result<Self> {
-        let endpoint = crate::runtime::endpoint::from_env()?;
+        Self::connect_endpoint(crate::runtime::endpoint::from_env()?).await
+    }
+
+    /// Connects to the engine at `endpoint` and agrees on an API version
+    /// with it.
+    pub(crate) async fn connect_endpoint(
+        endpoint: crate::runtime::endpoint::Endpoint,
+    ) -> Result<Self> {
         if let Some(why) = crate::runtime::endpoint::diagnose(&endpoint) {
             bail!(why);
         }
@@ -68,9 +75,20 @@ impl DockerEngine {
                 endpoint.chosen_by()
             )
         };
+        // An ssh engine is reached on the socket ssh forwards here.
+        let tunnel = if endpoint.host.starts_with("ssh://") {
+            Some(std::sync::Arc::new(
+                crate::runtime::ssh::Tunnel::open(&endpoint.host).await?,
+            ))
+        } else {
+            None
+        };
+        let dial = tunnel
+            .as_ref()
+            .map_or_else(|| endpoint.host.clone(), |t| t.host());
         let docker = match &endpoint.tls {
-            Some(tls) => with_tls(&endpoint.host, tls).with_context(hint)?,
-            None => plain(&endpoint.host).with_context(hint)?,
+            Some(tls) => with_tls(&dial, tls).with_context(hint)?,
+            None => plain(&dial).with_context(hint)?,
         };
         let docker = docker.negotiate_version().await.map_err(|e| {
             let e = anyhow::Error::new(e);
@@ -88,7 +106,10 @@ impl DockerEngine {
         Ok(Self {
             docker,
             host: endpoint.host,
+            dial,
+            tls: endpoint.tls,
             id,
+            _tunnel: tunnel,
         })
     }
 
@@ -110,7 +131,10 @@ impl DockerEngine {
         Ok(Self {
             docker,
             host: host.to_string(),
+            dial: host.to_string(),
+            tls: None,
             id,
+            _tunnel: None,
         })
     }
 }

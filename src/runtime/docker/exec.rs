@@ -17,20 +17,30 @@ impl DockerEngine {
         // does not know and the nulls, and reorder what it keeps.
         let path = format!("/v{}/containers/{name}/json", self.docker.client_version());
         let what = || format!("inspecting container `{name}`");
-        let (response, body) = if let Some(socket) = self.host.strip_prefix("unix://") {
+        let (response, body) = if let Some(socket) = self.dial.strip_prefix("unix://") {
             let stream = tokio::net::UnixStream::connect(socket)
                 .await
                 .with_context(what)?;
             crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
         } else {
             let addr = self
-                .host
+                .dial
                 .trim_start_matches("tcp://")
-                .trim_start_matches("http://");
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
             let stream = tokio::net::TcpStream::connect(addr)
                 .await
                 .with_context(what)?;
-            crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
+            match &self.tls {
+                Some(tls) => {
+                    let stream = super::tls::connect(addr, tls, stream)
+                        .await
+                        .with_context(what)?;
+                    crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
+                }
+                None => crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await,
+            }
         }
         .with_context(what)?;
         if response.status != 200 {

@@ -60,7 +60,14 @@ impl Screenshots<'_> {
             .await?
             .map(|a| format!("{a}@"))
             .unwrap_or_default();
-        let url = format!("http://{auth}{HA}:{STATS_PORT}/");
+        // By address: not every engine resolves names on the lab's network
+        // (Podman's, without its DNS plugin, does not).
+        let ha = lab.node(HA).await?;
+        let host = ha
+            .addresses
+            .get(&lab.names().network())
+            .map_or_else(|| HA.to_string(), ToString::to_string);
+        let url = format!("http://{auth}{host}:{STATS_PORT}/");
         let timeout = SCREENSHOT_TIMEOUT.as_secs().to_string();
         let script = format!(
             "timeout {timeout} chromium --headless --no-sandbox --disable-gpu \

@@ -6,6 +6,7 @@ pub mod docker;
 pub mod endpoint;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod ssh;
 pub mod swarm;
 mod types;
 
@@ -143,6 +144,18 @@ pub trait Runtime: Send + Sync {
         sink: &mut (dyn for<'l> FnMut(&'l [u8]) + Send),
     ) -> Result<()>;
 
+    /// Runs `cmd` in a short-lived container of `image` that shares the
+    /// network namespace of the engine's host (its /proc/net, its ports),
+    /// with that host's folder `mount.0` read-only at `mount.1`, and
+    /// removes it whatever happened: how labctl reads the engine's machine
+    /// when it is not this one.
+    async fn run_on_host(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        mount: (&str, &str),
+    ) -> Result<ExecOutput>;
+
     // ----- moving images between engines ---------------------------------
 
     /// Local images as one archive, as `docker save` writes it.
@@ -161,6 +174,18 @@ pub trait Runtime: Send + Sync {
 /// socket).
 pub async fn connect() -> Result<std::sync::Arc<dyn Runtime>> {
     Ok(std::sync::Arc::new(docker::DockerEngine::connect().await?))
+}
+
+/// Connects to the engine at `host` (any address DOCKER_HOST takes), which
+/// the command-line option `option` named.
+pub async fn connect_given(
+    host: &str,
+    option: &'static str,
+) -> Result<std::sync::Arc<dyn Runtime>> {
+    let endpoint = endpoint::given(host, option)?;
+    Ok(std::sync::Arc::new(
+        docker::DockerEngine::connect_endpoint(endpoint).await?,
+    ))
 }
 
 /// Connects to the Docker Engine at `host` (`tcp://HOST:PORT`), such as a

@@ -47,7 +47,10 @@ impl ContainerState {
             "running" => Self::Running,
             "paused" => Self::Paused,
             "restarting" => Self::Restarting,
-            "exited" => Self::Exited,
+            // Podman's words for a container that ended, and for one
+            // made but not yet started.
+            "exited" | "stopped" => Self::Exited,
+            "configured" | "initialized" => Self::Created,
             "removing" => Self::Removing,
             "dead" => Self::Dead,
             other => Self::Other(other.to_string()),
@@ -190,6 +193,9 @@ impl ExecOutput {
 /// What the engine says of itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EngineInfo {
+    /// Which engine it is: `Docker` or `Podman` (from the components its
+    /// `/version` lists).
+    pub product: String,
     /// The engine's version.
     pub version: String,
     /// The API version labctl and the engine agreed on.
@@ -269,6 +275,8 @@ mod tests {
         );
         assert!(ContainerState::parse("running").is_running());
         assert!(!ContainerState::parse("exited").is_running());
+        assert_eq!(ContainerState::parse("stopped"), ContainerState::Exited);
+        assert_eq!(ContainerState::parse("configured"), ContainerState::Created);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 mod connect;
 mod exec;
+mod probe;
 mod spec;
 mod swarm;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -28,12 +30,13 @@ use super::{
 };
 
 /// The engine's refusal to create a network, as orchestration acts on it:
-/// a subnet that overlaps another network's, a name that is taken.
+/// a subnet that overlaps another network's, a name that is taken. Podman
+/// answers both with a 500 and words of its own.
 pub(super) fn network_refusal(e: &DockerError) -> anyhow::Error {
     let message = docker_message(e);
-    if message.contains("overlaps") {
+    if message.contains("overlaps") || message.contains("is already used on the host") {
         anyhow::Error::new(Refusal::Overlaps(message))
-    } else if status_code(e) == Some(409) {
+    } else if status_code(e) == Some(409) || message.contains("network already exists") {
         anyhow::Error::new(Refusal::AlreadyExists(message))
     } else {
         anyhow!(message)
@@ -44,10 +47,18 @@ pub(super) fn network_refusal(e: &DockerError) -> anyhow::Error {
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
-    /// The engine's address, for the requests bollard does not make.
+    /// The engine's address as the user named it (`ssh://…` for an
+    /// engine reached over ssh).
     host: String,
+    /// Where requests go: `host`, or the socket ssh forwards here.
+    dial: String,
+    /// The TLS files the engine is reached with, when it asks for TLS.
+    tls: Option<crate::runtime::endpoint::Tls>,
     /// What tells this engine from any other (see [`Runtime::engine_id`]).
     id: String,
+    /// The ssh forward of an engine reached over ssh, kept open while
+    /// any clone of this client lives.
+    _tunnel: Option<std::sync::Arc<crate::runtime::ssh::Tunnel>>,
 }
 
 fn status_code(err: &DockerError) -> Option<u16> {
@@ -180,7 +191,13 @@ impl Runtime for DockerEngine {
             .info()
             .await
             .context("asking the engine's state")?;
+        let podman = version
+            .components
+            .iter()
+            .flatten()
+            .any(|c| c.name.contains("Podman"));
         Ok(EngineInfo {
+            product: if podman { "Podman" } else { "Docker" }.to_string(),
             version: version.version.unwrap_or_default(),
             api_version: self.docker.client_version().to_string(),
             os: info.operating_system.unwrap_or_default(),
@@ -198,7 +215,11 @@ impl Runtime for DockerEngine {
                 .filter(|a| !a.is_empty())
                 .or(info.architecture)
                 .unwrap_or_default(),
-            neighbour_limit: crate::neighbours::local_limit(),
+            // This machine's table is the engine's only when they share
+            // the host; another host's is read by doctor's probe.
+            neighbour_limit: crate::reach::shares_this_host(&self.host)
+                .then(crate::neighbours::local_limit)
+                .flatten(),
         })
     }
 
@@ -267,10 +288,12 @@ impl Runtime for DockerEngine {
         tag: &str,
         changes: &[String],
     ) -> Result<()> {
+        // The tag goes inside `repo`: Podman keeps the repository of an
+        // import and drops a separate `tag` (`docker.io/REPO:latest`);
+        // Docker reads both forms alike.
         let options = CreateImageOptionsBuilder::default()
             .from_src("-")
-            .repo(repo)
-            .tag(tag)
+            .repo(&format!("{repo}:{tag}"))
             .changes(changes.to_vec())
             .build();
         let body = bollard::body_full(rootfs_tar.into());
@@ -468,6 +491,16 @@ impl Runtime for DockerEngine {
                     || msg.contains("address already in use")
                 {
                     anyhow::Error::new(Refusal::PortTaken(msg))
+                } else if msg.contains("error setting rlimit") {
+                    anyhow!(
+                        "{msg}\nthe engine asked for resource limits (open files, processes) \
+                         above its own: Podman's defaults exceed what this machine lets its \
+                         service have. Put `default_ulimits = []` under `[containers]` in \
+                         /etc/containers/containers.conf (rootless: \
+                         ~/.config/containers/containers.conf), so that containers inherit \
+                         the service's limits, then restart the service (`systemctl restart \
+                         podman.socket`, or `systemctl --user restart podman.socket`)"
+                    )
                 } else {
                     anyhow!(msg)
                 }
@@ -524,6 +557,15 @@ impl Runtime for DockerEngine {
         self.exec_output(container, cmd).await
     }
 
+    async fn run_on_host(
+        &self,
+        image: &str,
+        cmd: &[&str],
+        mount: (&str, &str),
+    ) -> Result<ExecOutput> {
+        self.probe(image, cmd, mount).await
+    }
+
     async fn exec_attached(&self, container: &str, cmd: &[&str], tty: bool) -> Result<i64> {
         self.exec_streamed(container, cmd, tty).await
     }
@@ -575,3 +617,6 @@ impl Runtime for DockerEngine {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod tests;

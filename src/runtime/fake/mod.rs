@@ -244,6 +244,7 @@ impl Runtime for FakeRuntime {
 
     async fn info(&self) -> Result<EngineInfo> {
         Ok(EngineInfo {
+            product: "Docker".into(),
             version: "fake".into(),
             api_version: "1.41".into(),
             os: "memory".into(),
@@ -519,6 +520,20 @@ impl Runtime for FakeRuntime {
 
     async fn exec(&self, container: &str, cmd: &[&str]) -> Result<ExecOutput> {
         self.lock().answer(container, cmd)
+    }
+
+    async fn run_on_host(
+        &self,
+        image: &str,
+        _cmd: &[&str],
+        _mount: (&str, &str),
+    ) -> Result<ExecOutput> {
+        // The fake has no host to read: it says so, as an engine that
+        // cannot start the container would.
+        if !self.lock().images.contains_key(image) {
+            anyhow::bail!("No such image: {image}");
+        }
+        anyhow::bail!("the fake engine has no host to read")
     }
 
     async fn exec_attached(&self, container: &str, cmd: &[&str], _tty: bool) -> Result<i64> {

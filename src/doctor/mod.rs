@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 mod agent;
+mod engine_host;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -144,7 +145,7 @@ pub(crate) fn disk_check(root_dir: &str, free: Option<u64>) -> Check {
         None => check(
             NAME,
             Level::Note,
-            format!("`{root_dir}` is not on this host; not checked"),
+            format!("the free space in `{root_dir}` could not be read; not checked"),
             None,
         ),
         Some(b) if b >= DISK_NEEDED => check(
@@ -243,7 +244,9 @@ pub(crate) fn neighbour_check(limit: Option<u64>) -> Check {
         return check(
             NAME,
             Level::Note,
-            "not read: the engine runs on another host; past about 30 web apps a lab needs its kernel's net.ipv4.neigh.default.gc_thresh3 raised",
+            "not read: the engine's network namespace shows no net.ipv4.neigh.default.gc_thresh3 \
+             (an engine in a container, or a machine without /proc); past about 30 web apps a \
+             lab needs it raised on the kernel the engine runs on",
             None,
         );
     };
@@ -309,7 +312,8 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
                 "engine",
                 Level::Ok,
                 format!(
-                    "Docker {} (API {}) at `{}`{}, {} with kernel {}",
+                    "{} {} (API {}) at `{}`{}, {} with kernel {}",
+                    i.product,
                     i.version,
                     i.api_version,
                     endpoint.host,
@@ -342,37 +346,42 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
             None,
         )),
     }
-    // The disk and the ports are this host's only when the engine is.
-    let here = crate::reach::shares_this_host(runtime.address());
-    checks.push(disk_check(
-        &info.root_dir,
-        here.then(|| crate::host::free_bytes(std::path::Path::new(&info.root_dir)))
-            .flatten(),
-    ));
-    checks.push(if here {
-        ports_check(runtime.as_ref(), plan).await
+    // The disk, the ports and the neighbour table are this host's when the
+    // engine is here; else the probe reads them on the engine's host.
+    // The engine host's kernel modules, when the probe read them.
+    let mut modules: Option<Vec<String>> = None;
+    if crate::reach::shares_this_host(runtime.address()) {
+        checks.push(disk_check(
+            &info.root_dir,
+            crate::host::free_bytes(std::path::Path::new(&info.root_dir)),
+        ));
+        checks.push(
+            ports_check(runtime.as_ref(), plan, |bind, port, option| {
+                crate::lab::check_port_free(bind, port, option)
+                    .err()
+                    .map(|e| format!("{e:#}"))
+            })
+            .await,
+        );
+        checks.push(neighbour_check(info.neighbour_limit));
     } else {
-        check(
-            "host ports",
-            Level::Note,
-            format!(
-                "not checked from here: the engine at `{}` publishes them on its own host and \
-                 refuses a taken one when `up` starts ha",
-                runtime.address()
-            ),
-            None,
-        )
-    });
+        let (host_checks, facts) = engine_host_checks(runtime.as_ref(), plan, &info).await;
+        checks.extend(host_checks);
+        modules = facts.map(|f| f.modules);
+    }
     match runtime.networks().await {
         Ok(networks) => checks.push(subnet_check(&plan.names, plan.subnet, &networks)),
         Err(e) => checks.push(check("subnet", Level::Fail, format!("{e:#}"), None)),
     }
-    checks.push(neighbour_check(info.neighbour_limit));
     checks.push(screenshot_check(runtime.as_ref()).await);
+    let module = |name: &str| match &modules {
+        Some(loaded) => loaded.iter().any(|m| m == name),
+        None => crate::host::kernel_module(name),
+    };
     checks.push(multi_host_check(
         &info.swarm,
-        crate::host::kernel_module("vxlan"),
-        crate::host::kernel_module("ip_vs"),
+        module("vxlan"),
+        module("ip_vs"),
     ));
     checks
 }
@@ -406,7 +415,69 @@ async fn base_facts(runtime: &dyn Runtime, build: &BuildOptions) -> BaseFacts {
     facts
 }
 
-async fn ports_check(runtime: &dyn Runtime, plan: &Plan) -> Check {
+/// The disk, ports and neighbour table of the engine's host, read by a
+/// probe container there (see [`engine_host`]).
+async fn engine_host_checks(
+    runtime: &dyn Runtime,
+    plan: &Plan,
+    info: &crate::runtime::EngineInfo,
+) -> (Vec<Check>, Option<engine_host::HostFacts>) {
+    let made = format!(
+        "{}:{}",
+        crate::base_image::MADE_REPO,
+        crate::base_image::MADE_TAG
+    );
+    let mut image = None;
+    for candidate in [plan.build.base.clone(), made] {
+        if matches!(runtime.image_labels(&candidate).await, Ok(Some(_))) {
+            image = Some(candidate);
+            break;
+        }
+    }
+    let read = match &image {
+        Some(image) => engine_host::read(runtime, image, &info.root_dir)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        None => Err(
+            "the lab's base image is not on the engine yet (`labctl build` or `labctl \
+             up` puts it there; run doctor again then)"
+                .to_string(),
+        ),
+    };
+    let facts = match read {
+        Ok(facts) => facts,
+        Err(why) => {
+            let found = format!("not read on the engine's host: {why}");
+            let checks = ["disk space", "host ports", "neighbour table"]
+                .into_iter()
+                .map(|name| check(name, Level::Note, found.clone(), None))
+                .collect();
+            return (checks, None);
+        }
+    };
+    let listening = facts.listening.clone();
+    let checks = vec![
+        disk_check(&info.root_dir, facts.free),
+        ports_check(runtime, plan, move |bind, port, option| {
+            engine_host::taken(&listening, bind, port).then(|| {
+                format!(
+                    "port {port} on {bind} of the engine's host is already in use; choose \
+                     another with {option} (or free it)"
+                )
+            })
+        })
+        .await,
+        neighbour_check(facts.neighbour_limit),
+    ];
+    (checks, Some(facts))
+}
+
+/// The ports' verdict; `taken` says why a port is not free, if it is not.
+async fn ports_check(
+    runtime: &dyn Runtime,
+    plan: &Plan,
+    taken: impl Fn(std::net::IpAddr, u16, &str) -> Option<String>,
+) -> Check {
     const NAME: &str = "host ports";
     let p = &plan.publish;
     let lab_up = runtime
@@ -423,12 +494,10 @@ async fn ports_check(runtime: &dyn Runtime, plan: &Plan) -> Check {
             None,
         );
     }
-    let mut taken = Vec::new();
-    for (port, option) in [(p.http, "--http-port"), (p.stats, "--stats-port")] {
-        if let Err(e) = crate::lab::check_port_free(p.bind, port, option) {
-            taken.push(format!("{e:#}"));
-        }
-    }
+    let taken: Vec<String> = [(p.http, "--http-port"), (p.stats, "--stats-port")]
+        .into_iter()
+        .filter_map(|(port, option)| taken(p.bind, port, option))
+        .collect();
     let shown = |port: u16| {
         if port == 0 {
             "any free port".to_string()

@@ -91,8 +91,16 @@ pub fn compose_file(http_port: u16, key: &str) -> String {
 pub async fn compose(
     runtime: &Arc<dyn Runtime>,
     runs: usize,
+    engine_host: Option<&str>,
     progress: &Progress,
 ) -> Result<Compose> {
+    // The commands it starts reach the benchmark's engine.
+    let at = |mut c: Command| {
+        if let Some(host) = engine_host {
+            c.env("DOCKER_HOST", host).env_remove("DOCKER_CONTEXT");
+        }
+        c
+    };
     let exe = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("labctl-bench-compose-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -102,7 +110,7 @@ pub async fn compose(
     let lab_name = "bench-compose";
     let lab = Lab::new(runtime.clone(), LabNames::new(lab_name)?);
     let compose_cmd = |args: &[&str]| {
-        let mut c = Command::new("docker-compose");
+        let mut c = at(Command::new("docker-compose"));
         c.args(["-p", project, "-f"]).arg(&file).args(args);
         c
     };
@@ -112,7 +120,7 @@ pub async fn compose(
         super::tidy(&lab, progress).await?;
         let port = free_port()?;
         let t0 = Instant::now();
-        timed(Command::new(&exe).args([
+        timed(at(Command::new(&exe)).args([
             "--lab",
             lab_name,
             "--quiet",
@@ -127,7 +135,7 @@ pub async fn compose(
         lu.push(t0.elapsed());
         progress.set(format!("compose run {}: labctl scale", run + 1));
         let t0 = Instant::now();
-        timed(Command::new(&exe).args(["--lab", lab_name, "--quiet", "scale", "webapp=20"]))
+        timed(at(Command::new(&exe)).args(["--lab", lab_name, "--quiet", "scale", "webapp=20"]))
             .await?;
         until_answering(port, 20, Duration::from_secs(120)).await?;
         ls.push(t0.elapsed());

@@ -12,6 +12,7 @@ pub mod load;
 pub mod platforms;
 pub mod report;
 pub mod scale_many;
+pub mod side;
 pub mod stats;
 pub mod swarm;
 pub mod under_load;
@@ -173,6 +174,10 @@ pub struct Plan {
     /// The architecture the labs run under emulation (`--platform`), when
     /// not the engine's own.
     pub foreign: Option<crate::platform::Arch>,
+    /// The engine's address for the commands a benchmark starts (labctl,
+    /// docker-compose), when it is not the one their environment names
+    /// (`--beside`).
+    pub engine_host: Option<String>,
 }
 
 /// Runs the benchmarks of `plan`; the runs under load are also drawn as PNG
@@ -220,7 +225,9 @@ pub async fn run(runtime: &Arc<dyn Runtime>, plan: &Plan, progress: &Progress) -
                 report.many = Some(many);
             }
             Name::Compose => {
-                report.compose = Some(compose::compose(runtime, runs, progress).await?)
+                report.compose = Some(
+                    compose::compose(runtime, runs, plan.engine_host.as_deref(), progress).await?,
+                )
             }
             Name::Images => report.images = Some(images::images(runtime, progress).await?),
             Name::Swarm => {

@@ -423,6 +423,11 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
+    /// A second engine, at an address as DOCKER_HOST takes it (Podman's:
+    /// unix:///run/podman/podman.sock): each benchmark runs on both, one
+    /// after the other, and the report sets their figures side by side.
+    #[arg(long, value_name = "ADDRESS")]
+    pub beside: Option<String>,
     #[command(flatten)]
     pub build: BuildArgs,
 }

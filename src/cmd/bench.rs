@@ -67,7 +67,11 @@ pub(super) async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         charts: args.charts.clone(),
         cluster: None,
         foreign,
+        engine_host: None,
     };
+    if let Some(beside) = &args.beside {
+        return side_by_side(ctx, args, &build, plan, beside).await;
+    }
     let mut report = bench::run(runtime, &plan, &ctx.progress).await?;
     if names.contains(&Name::Swarm) {
         // The cluster runs only while its benchmark does: its engines would
@@ -115,4 +119,87 @@ pub(super) async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
         BenchFormat::Table => crate::outln!("{}", bench::text(&report))?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The benchmarks of `plan` on the context's engine and on the engine at
+/// `beside`, one after the other for each benchmark.
+async fn side_by_side(
+    ctx: &Context,
+    args: &BenchArgs,
+    build: &images::BuildOptions,
+    plan: bench::Plan,
+    beside: &str,
+) -> Result<ExitCode> {
+    if let Some(name) = plan
+        .names
+        .iter()
+        .chain(args.names.iter())
+        .find(|n| matches!(n, Name::Swarm | Name::Platforms | Name::Images))
+    {
+        return Err(crate::usage::usage(format!(
+            "--beside: the {name} benchmark runs on one engine; name join, leave, \
+             zero-downtime, scale-many or compose"
+        )));
+    }
+    if plan.foreign.is_some() {
+        return Err(crate::usage::usage(
+            "--beside runs the lab on each engine's own platform; leave out --platform",
+        ));
+    }
+    let other = crate::runtime::connect_given(beside, "--beside").await?;
+    crate::images::ensure(other.as_ref(), &ctx.templates, build, false, &ctx.progress).await?;
+    let engines = [&ctx.runtime, &other];
+    let mut reports = [bench::Report::default(), bench::Report::default()];
+    for name in &plan.names {
+        for (i, runtime) in engines.iter().enumerate() {
+            let one = bench::Plan {
+                names: vec![*name],
+                engine_host: (i == 1).then(|| beside.to_string()),
+                charts: plan.charts.join(format!("engine-{}", i + 1)),
+                ..plan.clone()
+            };
+            let report = bench::run(runtime, &one, &ctx.progress).await?;
+            let mine = &mut reports[i];
+            mine.machine.clone_from(&report.machine);
+            mine.runs = report.runs;
+            mine.cycles = report.cycles;
+            mine.absorb(report);
+        }
+    }
+    ctx.progress.finish();
+    let [first, second] = reports;
+    let side = bench::side::Side {
+        runs: plan.runs,
+        engines: [
+            bench::side::EngineRun {
+                engine: described(ctx.runtime.as_ref()).await,
+                report: first,
+            },
+            bench::side::EngineRun {
+                engine: described(other.as_ref()).await,
+                report: second,
+            },
+        ],
+    };
+    let names: Vec<&str> = plan.names.iter().map(|n| n.as_str()).collect();
+    let command = format!(
+        "labctl bench {} --runs {} --beside {beside}",
+        names.join(" "),
+        plan.runs
+    );
+    match args.format {
+        BenchFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&side)?)?,
+        BenchFormat::Markdown | BenchFormat::Table => {
+            crate::output::write_out(format_args!("{}", bench::side::markdown(&side, &command)))?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An engine in words: what it is and where.
+async fn described(runtime: &dyn crate::runtime::Runtime) -> String {
+    match runtime.info().await {
+        Ok(i) => format!("{} {} at `{}`", i.product, i.version, runtime.address()),
+        Err(_) => format!("the engine at `{}`", runtime.address()),
+    }
 }

@@ -11,6 +11,7 @@ mod bench;
 mod doctor;
 mod hardening;
 mod lab;
+mod podman;
 mod remote;
 mod runtime_api;
 mod scenarios;

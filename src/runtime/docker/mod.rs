@@ -491,6 +491,11 @@ impl Runtime for DockerEngine {
                     || msg.contains("address already in use")
                 {
                     anyhow::Error::new(Refusal::PortTaken(msg))
+                } else if msg.contains("cannot expose privileged port") {
+                    anyhow!(
+                        "{msg}\na rootless engine may not publish ports below 1024: choose \
+                         others with --http-port and --stats-port (8080 and 8936, say)"
+                    )
                 } else if msg.contains("error setting rlimit") {
                     anyhow!(
                         "{msg}\nthe engine asked for resource limits (open files, processes) \

@@ -145,16 +145,26 @@ pub async fn compose(
         let port = free_port()?;
         std::fs::write(&file, compose_file(port, &crate::lab::new_serf_key()?))?;
         let _ = compose_cmd(&["down", "-v"]).output().await;
-        let t0 = Instant::now();
-        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=2"])).await?;
-        until_answering(port, 2, Duration::from_secs(120)).await?;
-        cu.push(t0.elapsed());
-        progress.set(format!("compose run {}: docker-compose scale", run + 1));
-        let t0 = Instant::now();
-        timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=20"])).await?;
-        until_answering(port, 20, Duration::from_secs(180)).await?;
-        cs.push(t0.elapsed());
-        timed(&mut compose_cmd(&["down", "-v"])).await?;
+        let measured = async {
+            let t0 = Instant::now();
+            timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=2"])).await?;
+            until_answering(port, 2, Duration::from_secs(120)).await?;
+            cu.push(t0.elapsed());
+            progress.set(format!("compose run {}: docker-compose scale", run + 1));
+            let t0 = Instant::now();
+            timed(&mut compose_cmd(&["up", "-d", "--scale", "webapp=20"])).await?;
+            until_answering(port, 20, Duration::from_secs(180)).await?;
+            cs.push(t0.elapsed());
+            anyhow::Ok(())
+        }
+        .await;
+        // Its containers go whatever happened.
+        let down = timed(&mut compose_cmd(&["down", "-v"])).await;
+        measured.context(
+            "the docker-compose side (names on the compose network: on Podman that needs its \
+             dnsname plugin, Debian's golang-github-containernetworking-plugin-dnsname)",
+        )?;
+        down?;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Compose {

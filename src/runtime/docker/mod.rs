@@ -4,6 +4,7 @@
 mod connect;
 mod exec;
 mod probe;
+mod refusal;
 mod spec;
 mod swarm;
 mod tls;
@@ -24,24 +25,12 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use ipnet::Ipv4Net;
 
+pub(super) use refusal::network_refusal;
+
 use super::{
     ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, LogsRequest, NetworkInfo,
     PublishedPort, Refusal, Runtime,
 };
-
-/// The engine's refusal to create a network, as orchestration acts on it:
-/// a subnet that overlaps another network's, a name that is taken. Podman
-/// answers both with a 500 and words of its own.
-pub(super) fn network_refusal(e: &DockerError) -> anyhow::Error {
-    let message = docker_message(e);
-    if message.contains("overlaps") || message.contains("is already used on the host") {
-        anyhow::Error::new(Refusal::Overlaps(message))
-    } else if status_code(e) == Some(409) || message.contains("network already exists") {
-        anyhow::Error::new(Refusal::AlreadyExists(message))
-    } else {
-        anyhow!(message)
-    }
-}
 
 /// A connected Docker Engine. Cheap to clone: clones share one client.
 #[derive(Clone)]
@@ -485,31 +474,7 @@ impl Runtime for DockerEngine {
         self.docker
             .start_container(name, None)
             .await
-            .map_err(|e| {
-                let msg = docker_message(&e);
-                if msg.contains("port is already allocated")
-                    || msg.contains("address already in use")
-                {
-                    anyhow::Error::new(Refusal::PortTaken(msg))
-                } else if msg.contains("cannot expose privileged port") {
-                    anyhow!(
-                        "{msg}\na rootless engine may not publish ports below 1024: choose \
-                         others with --http-port and --stats-port (8080 and 8936, say)"
-                    )
-                } else if msg.contains("error setting rlimit") {
-                    anyhow!(
-                        "{msg}\nthe engine asked for resource limits (open files, processes) \
-                         above its own: Podman's defaults exceed what this machine lets its \
-                         service have. Put `default_ulimits = []` under `[containers]` in \
-                         /etc/containers/containers.conf (rootless: \
-                         ~/.config/containers/containers.conf), so that containers inherit \
-                         the service's limits, then restart the service (`systemctl restart \
-                         podman.socket`, or `systemctl --user restart podman.socket`)"
-                    )
-                } else {
-                    anyhow!(msg)
-                }
-            })
+            .map_err(|e| refusal::start_refusal(&e))
             .with_context(|| format!("starting container `{name}`"))
     }
 
@@ -622,6 +587,3 @@ impl Runtime for DockerEngine {
         Some(self)
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -130,22 +130,8 @@ async fn side_by_side(
     plan: bench::Plan,
     beside: &str,
 ) -> Result<ExitCode> {
-    if let Some(name) = plan
-        .names
-        .iter()
-        .chain(args.names.iter())
-        .find(|n| matches!(n, Name::Swarm | Name::Platforms | Name::Images))
-    {
-        return Err(crate::usage::usage(format!(
-            "--beside: the {name} benchmark runs on one engine; name join, leave, \
-             zero-downtime, scale-many or compose"
-        )));
-    }
-    if plan.foreign.is_some() {
-        return Err(crate::usage::usage(
-            "--beside runs the lab on each engine's own platform; leave out --platform",
-        ));
-    }
+    // preflight refused the benchmarks and --platform that --beside cannot
+    // take.
     let other = crate::runtime::connect_given(beside, "--beside").await?;
     crate::images::ensure(other.as_ref(), &ctx.templates, build, false, &ctx.progress).await?;
     let engines = [&ctx.runtime, &other];

@@ -58,6 +58,7 @@ pub(super) fn check(cli: &Cli) -> Result<()> {
             check_target(&args.target, &scenarios)
         }
         Command::Bench(args) => {
+            check_beside(args)?;
             crate::writable::dir(&args.charts.join("logs/bench"), "--charts").map_err(usage)
         }
         Command::Down(args) if args.all && cli.global.lab_given => Err(usage(format!(
@@ -67,6 +68,35 @@ pub(super) fn check(cli: &Cli) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// `bench --beside` takes the benchmarks that run on any engine, each on
+/// its own platform.
+fn check_beside(args: &crate::cli::BenchArgs) -> Result<()> {
+    use crate::bench::Name;
+    if args.beside.is_none() {
+        return Ok(());
+    }
+    let names = if args.names.is_empty() {
+        Name::ALL.to_vec()
+    } else {
+        args.names.clone()
+    };
+    if let Some(name) = names
+        .iter()
+        .find(|n| matches!(n, Name::Swarm | Name::Platforms | Name::Images))
+    {
+        return Err(usage(format!(
+            "--beside: the {name} benchmark runs on one engine; name join, leave, \
+             zero-downtime, scale-many or compose"
+        )));
+    }
+    if args.build.platform.is_some() {
+        return Err(usage(
+            "--beside runs the lab on each engine's own platform; leave out --platform",
+        ));
+    }
+    Ok(())
 }
 
 /// `--engine`, `--registry` and `--stage` fit together.

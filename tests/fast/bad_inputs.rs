@@ -194,6 +194,30 @@ fn rows(files: &Files) -> Vec<Row> {
         (vec!["bench", "--scale-to", "2"], "2 is not in 3..=250"),
         (vec!["bench", "fast"], "invalid value 'fast'"),
         (
+            vec![
+                "bench",
+                "images",
+                "--beside",
+                "unix:///run/podman/podman.sock",
+            ],
+            "--beside: the images benchmark runs on one engine",
+        ),
+        (
+            vec!["bench", "--beside", "unix:///run/podman/podman.sock"],
+            "--beside: the images benchmark runs on one engine",
+        ),
+        (
+            vec![
+                "bench",
+                "join",
+                "--beside",
+                "unix:///p.sock",
+                "--platform",
+                "linux/arm64",
+            ],
+            "--beside runs the lab on each engine's own platform",
+        ),
+        (
             vec!["cluster", "up", "--nodes", "0"],
             "is too small: the number of nodes must be positive",
         ),

@@ -151,6 +151,17 @@ pub struct BuildArgs {
     pub platform: Option<crate::platform::Platform>,
 }
 
+impl BenchArgs {
+    /// The benchmarks named, or the default set when none is.
+    pub fn chosen(&self) -> Vec<crate::bench::Name> {
+        if self.names.is_empty() {
+            crate::bench::Name::ALL.to_vec()
+        } else {
+            self.names.clone()
+        }
+    }
+}
+
 impl BuildArgs {
     /// The build options these arguments ask for.
     pub fn options(&self) -> crate::images::BuildOptions {

@@ -24,11 +24,7 @@ fn bench_cluster() -> crate::cluster::ClusterRequest {
 }
 
 pub(super) async fn run(ctx: &Context, args: &BenchArgs) -> Result<ExitCode> {
-    let names: Vec<Name> = if args.names.is_empty() {
-        Name::ALL.to_vec()
-    } else {
-        args.names.clone()
-    };
+    let names = args.chosen();
     let build = args.build.options();
     ctx.ensure_images(&build).await?;
     let runtime = &ctx.runtime;

@@ -77,12 +77,8 @@ fn check_beside(args: &crate::cli::BenchArgs) -> Result<()> {
     if args.beside.is_none() {
         return Ok(());
     }
-    let names = if args.names.is_empty() {
-        Name::ALL.to_vec()
-    } else {
-        args.names.clone()
-    };
-    if let Some(name) = names
+    if let Some(name) = args
+        .chosen()
         .iter()
         .find(|n| matches!(n, Name::Swarm | Name::Platforms | Name::Images))
     {

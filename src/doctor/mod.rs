@@ -69,6 +69,19 @@ pub(crate) struct BaseFacts {
     pub root: bool,
 }
 
+impl BaseFacts {
+    /// A base image the engine has (the one asked for, else the one labctl
+    /// made), to run doctor's probe from.
+    fn on_engine(&self) -> Option<String> {
+        if self.present {
+            Some(self.base.clone())
+        } else {
+            self.made_present
+                .then(|| crate::base_image::made_name(None))
+        }
+    }
+}
+
 /// The base image's verdict.
 pub(crate) fn base_check(f: &BaseFacts) -> Check {
     const NAME: &str = "base image";
@@ -80,9 +93,8 @@ pub(crate) fn base_check(f: &BaseFacts) -> Check {
             NAME,
             Level::Ok,
             format!(
-                "`{}:{}` (made here earlier) is present",
-                crate::base_image::MADE_REPO,
-                crate::base_image::MADE_TAG
+                "`{}` (made here earlier) is present",
+                crate::base_image::made_name(None)
             ),
             None,
         );
@@ -330,7 +342,8 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
             return checks;
         }
     };
-    checks.push(base_check(&base_facts(runtime.as_ref(), &plan.build).await));
+    let base = base_facts(runtime.as_ref(), &plan.build).await;
+    checks.push(base_check(&base));
     match crate::platform::Arch::parse(&info.arch) {
         Some(native) => {
             let arch = plan.build.platform.map_or(native, |p| p.arch);
@@ -365,7 +378,8 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
         );
         checks.push(neighbour_check(info.neighbour_limit));
     } else {
-        let (host_checks, facts) = engine_host_checks(runtime.as_ref(), plan, &info).await;
+        let (host_checks, facts) =
+            engine_host_checks(runtime.as_ref(), plan, &info, base.on_engine()).await;
         checks.extend(host_checks);
         modules = facts.map(|f| f.modules);
     }
@@ -387,11 +401,7 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
 }
 
 async fn base_facts(runtime: &dyn Runtime, build: &BuildOptions) -> BaseFacts {
-    let made = format!(
-        "{}:{}",
-        crate::base_image::MADE_REPO,
-        crate::base_image::MADE_TAG
-    );
+    let made = crate::base_image::made_name(None);
     let has =
         |image: String| async move { matches!(runtime.image_labels(&image).await, Ok(Some(_))) };
     let mut facts = BaseFacts {
@@ -421,19 +431,8 @@ async fn engine_host_checks(
     runtime: &dyn Runtime,
     plan: &Plan,
     info: &crate::runtime::EngineInfo,
+    image: Option<String>,
 ) -> (Vec<Check>, Option<engine_host::HostFacts>) {
-    let made = format!(
-        "{}:{}",
-        crate::base_image::MADE_REPO,
-        crate::base_image::MADE_TAG
-    );
-    let mut image = None;
-    for candidate in [plan.build.base.clone(), made] {
-        if matches!(runtime.image_labels(&candidate).await, Ok(Some(_))) {
-            image = Some(candidate);
-            break;
-        }
-    }
     let read = match &image {
         Some(image) => engine_host::read(runtime, image, &info.root_dir)
             .await

@@ -191,6 +191,27 @@ pub fn validate_templates(templates: &Templates) -> Result<()> {
     Ok(())
 }
 
+/// The base image's name when it is on the engine already.
+async fn present_base(
+    runtime: &dyn Runtime,
+    args: &BuildOptions,
+    foreign: Option<Arch>,
+) -> Result<Option<String>> {
+    if foreign.is_some() && args.base != DEFAULT_BASE {
+        return Ok(Some(args.base.clone()));
+    }
+    // Another architecture's base is always the one made here: a pull
+    // would put it in place of the engine's own under the same name.
+    if foreign.is_none() && runtime.image_labels(&args.base).await?.is_some() {
+        return Ok(Some(args.base.clone()));
+    }
+    let made = crate::base_image::made_name(foreign);
+    if args.base == DEFAULT_BASE && runtime.image_labels(&made).await?.is_some() {
+        return Ok(Some(made));
+    }
+    Ok(None)
+}
+
 /// Finds or makes the base image and returns its name.
 async fn resolve_base(
     runtime: &dyn Runtime,
@@ -198,29 +219,12 @@ async fn resolve_base(
     foreign: Option<Arch>,
     progress: &Progress,
 ) -> Result<String> {
+    if let Some(name) = present_base(runtime, args, foreign).await? {
+        return Ok(name);
+    }
     if let Some(arch) = foreign {
-        // Another architecture's base is made here: a pull would put it
-        // in place of the engine's own under the same name.
-        if args.base != DEFAULT_BASE {
-            return Ok(args.base.clone());
-        }
-        let made = crate::base_image::made_name(Some(arch));
-        if runtime.image_labels(&made).await?.is_some() {
-            return Ok(made);
-        }
         return crate::base_image::make(runtime, args.mirror.as_deref(), Some(arch), progress)
             .await;
-    }
-    if runtime.image_labels(&args.base).await?.is_some() {
-        return Ok(args.base.clone());
-    }
-    let made = format!(
-        "{}:{}",
-        crate::base_image::MADE_REPO,
-        crate::base_image::MADE_TAG
-    );
-    if args.base == DEFAULT_BASE && runtime.image_labels(&made).await?.is_some() {
-        return Ok(made);
     }
     progress.set(format!("pulling {}", args.base));
     let pull_error = match runtime.pull_image(&args.base).await {
@@ -265,6 +269,9 @@ pub async fn ensure(
     let foreign = (arch != native).then_some(arch);
     // The agent first: nothing is built for an engine it could not run on.
     let binary = crate::agent::for_arch(arch, progress)?;
+    if !always && up_to_date(runtime, templates, args, &binary, &Role::ALL, foreign).await? {
+        return Ok(());
+    }
     let _lock = lock(runtime, progress).await?;
     let name = resolve_base(runtime, args, foreign, progress).await?;
     let base = Base {
@@ -300,8 +307,11 @@ pub async fn ensure_tool(
     role: Role,
     progress: &Progress,
 ) -> Result<()> {
-    let _lock = lock(runtime, progress).await?;
     let foreign = foreign_arch(runtime, args).await?;
+    if up_to_date(runtime, templates, args, &[], &[role], foreign).await? {
+        return Ok(());
+    }
+    let _lock = lock(runtime, progress).await?;
     let name = resolve_base(runtime, args, foreign, progress).await?;
     let base = Base {
         id: runtime.image_id(&name).await?,
@@ -321,6 +331,44 @@ pub async fn ensure_tool(
     .await
 }
 
+/// Whether an image with `labels` was built from `context`.
+fn is_fresh(labels: Option<&HashMap<String, String>>, context: &BuildContext) -> bool {
+    labels
+        .and_then(|l| l.get(labels::CONTEXT))
+        .is_some_and(|d| *d == context.digest)
+}
+
+/// Whether the images of `roles` are there and built from what they would
+/// be built from now: then there is nothing to build, and no lock to take
+/// (the images' lock is for building).
+async fn up_to_date(
+    runtime: &dyn Runtime,
+    templates: &Templates,
+    args: &BuildOptions,
+    binary: &[u8],
+    roles: &[Role],
+    foreign: Option<Arch>,
+) -> Result<bool> {
+    if args.no_cache {
+        return Ok(false);
+    }
+    let Some(name) = present_base(runtime, args, foreign).await? else {
+        return Ok(false);
+    };
+    let base = Base {
+        id: runtime.image_id(&name).await?,
+        name,
+    };
+    for &role in roles {
+        let context = build_context(templates, role, &base, binary)?;
+        let labels = runtime.image_labels(&image_name(role, foreign)).await?;
+        if !is_fresh(labels.as_ref(), &context) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Builds one image, unless (and `always` is not set) its context has not
 /// changed since it was built.
 #[allow(clippy::too_many_arguments)]
@@ -338,11 +386,7 @@ async fn build_role(
     let image = image_name(role, foreign);
     let context = build_context(templates, role, base, binary)?;
     let current = runtime.image_labels(&image).await?;
-    let fresh = current
-        .as_ref()
-        .and_then(|l| l.get(labels::CONTEXT))
-        .is_some_and(|d| *d == context.digest);
-    if fresh && !always && !args.no_cache {
+    if is_fresh(current.as_ref(), &context) && !always && !args.no_cache {
         return Ok(());
     }
     progress.info(format!(

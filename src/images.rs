@@ -250,7 +250,7 @@ async fn resolve_base(
 async fn lock(runtime: &dyn Runtime, progress: &Progress) -> Result<crate::lock::LabGuard> {
     const WAIT: std::time::Duration = std::time::Duration::from_secs(1800);
     crate::lock::LabLock::images(runtime.engine_id(), WAIT)
-        .acquire(progress)
+        .acquire(runtime, progress)
         .await
 }
 

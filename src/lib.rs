@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        tokio::select! {
+        let result = tokio::select! {
             result = cmd::run(cli) => result,
             _ = tokio::signal::ctrl_c() => {
                 crate::errln!(
@@ -64,7 +64,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 Ok(ExitCode::from(EXIT_INTERRUPTED))
             }
-        }
+        };
+        // The claims this command let go of leave the engine before it ends.
+        lock::settle().await;
+        result
     })
 }
 

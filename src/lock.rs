@@ -1,10 +1,12 @@
-//! Exclusive locks on files: one labctl command changes a lab (a cluster,
-//! the images) of one engine at a time, whoever runs it, and one
-//! reconciliation runs at a time inside `ha`. The lock file says who holds
-//! it, so that a command that waits can tell.
+//! Exclusive locks: one labctl command changes a lab (a cluster, the
+//! images) of one engine at a time, whoever runs it and wherever, and one
+//! reconciliation runs at a time inside `ha`. A lock says who holds it, so
+//! that a command that waits can tell.
 //!
-//! Lock files live in the shared temporary folder so that every user of an
-//! engine waits for the others. They are opened without following links
+//! A lab's lock is two: a lock file in this machine's shared temporary
+//! folder, so that the users of this machine wait for each other cheaply,
+//! then a claim on the engine (see [`engine`]), so that users of one engine
+//! on other machines do too. Lock files are opened without following links
 //! (a link planted at the path is refused, never written through), created
 //! 0644 by their holder, and removed by it when it lets go; a waiter that
 //! locked a file removed meanwhile notices and starts again.
@@ -20,6 +22,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::output::Progress;
+use crate::runtime::{Claim, Runtime};
+
+mod engine;
+pub use engine::{claim_name, settle, HOLDER};
 
 /// Holds the lock until dropped (the file is removed, then closed, which
 /// releases it).
@@ -224,9 +230,16 @@ fn this_holder() -> String {
     format!("process {} of {user} (`{command}`)", std::process::id())
 }
 
-/// What one process holds of a lock file: the file while held, and how
-/// many of its operations are inside it.
-type Held = Arc<Mutex<(Option<FileLock>, usize)>>;
+/// What one process holds of a lab's lock: the file and the claim while
+/// held, and how many of its operations are inside it.
+#[derive(Default)]
+struct HeldState {
+    file: Option<FileLock>,
+    claim: Option<(String, Claim)>,
+    count: usize,
+}
+
+type Held = Arc<Mutex<HeldState>>;
 
 /// The state of every lock file this process uses, by path: every handle
 /// on one lab in this process (a lab of containers, a lab on a Swarm, a
@@ -246,6 +259,7 @@ fn held(path: &Path) -> Held {
 /// by the ones it runs, released when the last lets go.
 pub struct LabLock {
     path: PathBuf,
+    key: String,
     what: String,
     timeout: Duration,
     held: Held,
@@ -262,9 +276,14 @@ impl Drop for LabGuard {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.1 -= 1;
-        if held.1 == 0 {
-            held.0 = None;
+        held.count -= 1;
+        if held.count == 0 {
+            // The claim first: a waiter here that gets the file finds the
+            // claim on its way out.
+            if let Some((name, claim)) = held.claim.take() {
+                engine::release(name, claim);
+            }
+            held.file = None;
         }
     }
 }
@@ -273,7 +292,7 @@ impl LabLock {
     /// The lock of lab `lab` on the engine `engine` (its ID), waited for up
     /// to `timeout`.
     pub fn new(engine: &str, lab: &str, timeout: Duration) -> Self {
-        Self::named(engine, lab, &format!("lab `{lab}`"), timeout)
+        Self::named(engine, &lab_key(lab), &format!("lab `{lab}`"), timeout)
     }
 
     /// The lock of local cluster `name` on engine `engine`.
@@ -297,6 +316,7 @@ impl LabLock {
         Self {
             held: held(&path),
             path,
+            key: key.to_string(),
             what: what.to_string(),
             timeout,
         }
@@ -312,8 +332,8 @@ impl LabLock {
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if held.1 > 0 {
-            held.1 += 1;
+        if held.count > 0 {
+            held.count += 1;
             return Some(LabGuard {
                 held: self.held.clone(),
             });
@@ -321,31 +341,47 @@ impl LabLock {
         None
     }
 
-    /// Takes the lock (or enters it again), saying who holds it and
-    /// waiting while another process does.
-    pub async fn acquire(&self, progress: &Progress) -> Result<LabGuard> {
+    /// Enters the lock with what this process just took of it.
+    fn enter(&self, file: FileLock, claim: Option<Claim>) -> LabGuard {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.count == 0 {
+            held.file = Some(file);
+            held.claim = claim.map(|c| (engine::claim_name(&self.key), c));
+        }
+        held.count += 1;
+        LabGuard {
+            held: self.held.clone(),
+        }
+    }
+
+    /// Takes the lock on `runtime`'s engine (or enters it again), saying
+    /// who holds it and waiting while another process does, on this
+    /// machine or another.
+    pub async fn acquire(&self, runtime: &dyn Runtime, progress: &Progress) -> Result<LabGuard> {
         let started = Instant::now();
         let mut told = false;
+        let mut seen = engine::Seen::default();
+        let me = this_holder();
+        let on_engine = format!("{me} on {}", engine::host_name());
         loop {
             if let Some(guard) = self.reenter() {
                 return Ok(guard);
             }
-            if let Some(file) = FileLock::try_acquire(&self.path, &this_holder())? {
-                let mut held = self
-                    .held
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if held.1 == 0 {
-                    held.0 = Some(file);
+            // Who has it: named, and whether by its claim on the engine.
+            let (named, claimed) = match FileLock::try_acquire(&self.path, &me)? {
+                Some(file) => {
+                    match engine::attempt(runtime, &self.key, &on_engine, &mut seen).await? {
+                        engine::Attempt::Held(claim) => return Ok(self.enter(file, claim)),
+                        engine::Attempt::Busy(holder) => (holder, true),
+                    }
                 }
-                held.1 += 1;
-                return Ok(LabGuard {
-                    held: self.held.clone(),
-                });
-            }
-            // A holder writes its name just after it took the lock: a moment
-            // later it is there to read.
-            let named = holder_of(&self.path);
+                // A holder writes its name just after it took the lock: a
+                // moment later it is there to read.
+                None => (holder_of(&self.path), false),
+            };
             let waited = started.elapsed();
             let holder = named
                 .clone()
@@ -357,18 +393,34 @@ impl LabLock {
                 ));
                 told = true;
             }
-            if started.elapsed() > self.timeout {
+            if waited > self.timeout {
+                let name = engine::claim_name(&self.key);
+                let held_by = if claimed {
+                    format!(
+                        "its claim on the engine, container `{name}`; let it finish, or stop                          it (if it is gone and its claim stays, `docker rm -f {name}`)"
+                    )
+                } else {
+                    format!(
+                        "its lock `{}`; let it finish, or stop it",
+                        self.path.display()
+                    )
+                };
                 bail!(
-                    "{} stayed busy for {} s: {holder} holds its lock `{}`; let it \
-                     finish, or stop it",
+                    "{} stayed busy for {} s: {holder} holds {held_by}",
                     self.what,
                     self.timeout.as_secs(),
-                    self.path.display()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let pause = if claimed { 250 } else { 100 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     }
+}
+
+/// The lock key of lab `lab` (apart from `cluster.NAME` and `images`, so
+/// that no lab name meets them).
+fn lab_key(lab: &str) -> String {
+    format!("lab.{lab}")
 }
 
 /// A short, stable, file-name-safe form of an engine's ID.
@@ -382,9 +434,14 @@ fn lock_path(engine: &str, key: &str) -> PathBuf {
     std::env::temp_dir().join(format!("labctl-{}-{key}.lock", engine_key(engine)))
 }
 
+/// The name of lab `lab`'s claim on its engine.
+pub fn lab_claim_name(lab: &str) -> String {
+    engine::claim_name(&lab_key(lab))
+}
+
 /// Where the lock of lab `lab` on engine `engine` lives.
 pub fn lab_lock_path(engine: &str, lab: &str) -> PathBuf {
-    lock_path(engine, lab)
+    lock_path(engine, &lab_key(lab))
 }
 
 #[cfg(test)]

@@ -45,7 +45,9 @@ pub(super) async fn run(global: &Global, args: &ClusterArgs) -> Result<ExitCode>
     // `up` and `down` change the cluster: one at a time, whoever runs them.
     let lock = crate::lock::LabLock::cluster(host.engine_id(), &args.name, CLUSTER_WAIT);
     let _held = match &args.command {
-        ClusterCommand::Up(_) | ClusterCommand::Down => Some(lock.acquire(&progress).await?),
+        ClusterCommand::Up(_) | ClusterCommand::Down => {
+            Some(lock.acquire(host.as_ref(), &progress).await?)
+        }
         ClusterCommand::Ls { .. } => None,
     };
     match &args.command {

@@ -104,7 +104,7 @@ impl Lab {
     /// Takes the lab's lock (or enters it again) for a sequence of
     /// operations that must not interleave with another command's.
     pub async fn lock(&self, progress: &Progress) -> Result<LabGuard> {
-        self.lock.acquire(progress).await
+        self.lock.acquire(self.runtime.as_ref(), progress).await
     }
 
     /// One look at the lab: its network and containers.

@@ -57,20 +57,27 @@ fn two_engines_with_one_lab_name_have_two_locks() {
         a.path(),
         LabLock::cluster("engine-A-id", "demo", Duration::ZERO).path()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let _a = FileLock::try_acquire(a.path(), "engine A's")
+        .unwrap()
         .unwrap();
-    rt.block_on(async {
-        let quiet = Progress::new(true);
-        let _a = a.acquire(&quiet).await.unwrap();
-        // Another process on engine B is not held up by engine A's lab.
-        let other_b = FileLock::try_acquire(b.path(), "other").unwrap();
-        assert!(other_b.is_some());
-        drop(other_b);
-        // Engine A's lab is busy for any other process.
-        assert!(FileLock::try_acquire(a.path(), "other").unwrap().is_none());
-    });
+    // Another process on engine B is not held up by engine A's lab.
+    let other_b = FileLock::try_acquire(b.path(), "other").unwrap();
+    assert!(other_b.is_some());
+    drop(other_b);
+    // Engine A's lab is busy for any other process.
+    assert!(FileLock::try_acquire(a.path(), "other").unwrap().is_none());
+}
+
+#[test]
+fn no_lab_name_meets_the_clusters_or_the_images_lock() {
+    for lab in ["images", "cluster.demo"] {
+        let lab = LabLock::new("engine", lab, Duration::ZERO);
+        assert_ne!(lab.path(), LabLock::images("engine", Duration::ZERO).path());
+        assert_ne!(
+            lab.path(),
+            LabLock::cluster("engine", "demo", Duration::ZERO).path()
+        );
+    }
 }
 
 /// The child side of the two-user test: runs as another user, told what

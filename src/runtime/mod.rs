@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use ipnet::Ipv4Net;
 
 pub use types::{
-    refused, ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, LogsRequest,
-    NetworkInfo, PublishedPort, Refusal,
+    refused, Claim, ClaimSpec, Claimed, ContainerInfo, ContainerSpec, ContainerState, EngineInfo,
+    ExecOutput, LogsRequest, NetworkInfo, PublishedPort, Refusal,
 };
 
 /// A container engine as labctl uses it. Refusals that orchestration acts
@@ -155,6 +155,14 @@ pub trait Runtime: Send + Sync {
         cmd: &[&str],
         mount: (&str, &str),
     ) -> Result<ExecOutput>;
+
+    /// Claims `spec.name` on the engine for as long as the returned
+    /// [`Claim`] is kept and this process's connection to the engine
+    /// lasts: a container of `spec.image` running `cat` on an input that
+    /// this process holds open, removed by the engine when it stops. The
+    /// engine refuses the name while another claim has it: then what it
+    /// lists under that name comes back.
+    async fn claim(&self, spec: &ClaimSpec) -> Result<Claimed>;
 
     // ----- moving images between engines ---------------------------------
 

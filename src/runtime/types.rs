@@ -336,3 +336,72 @@ impl LogsRequest {
             .map_or_else(|| "all".to_string(), |n| n.to_string())
     }
 }
+
+/// What [`crate::runtime::Runtime::claim`] is asked for: a name on the
+/// engine that one holder at a time has, whatever machine it runs on.
+#[derive(Debug, Clone)]
+pub struct ClaimSpec {
+    /// The claim container's name (the engine gives a name to one
+    /// container only).
+    pub name: String,
+    /// An image on the engine with `cat` in it.
+    pub image: String,
+    /// Its labels: labctl's own, and who holds it.
+    pub labels: HashMap<String, String>,
+}
+
+/// What [`crate::runtime::Runtime::claim`] found.
+pub enum Claimed {
+    /// The claim is this process's while the value lives.
+    Held(Claim),
+    /// Another container has the name: as the engine lists it, or `None`
+    /// when it went between the refusal and the look.
+    Taken(Option<Box<ContainerInfo>>),
+}
+
+/// A claim held on the engine: a container that runs while the connection
+/// kept here lasts, so that it ends with its holder however the holder
+/// ends (the engine closes the container's input when the connection
+/// drops, and removes the container when it stops).
+pub struct Claim {
+    id: String,
+    connection: Option<Box<dyn std::any::Any + Send>>,
+    remove: Option<futures_util::future::BoxFuture<'static, ()>>,
+}
+
+impl Claim {
+    /// A claim on container `id`, held by `connection`, which `remove`
+    /// removes at once.
+    pub fn new(
+        id: String,
+        connection: Box<dyn std::any::Any + Send>,
+        remove: futures_util::future::BoxFuture<'static, ()>,
+    ) -> Self {
+        Self {
+            id,
+            connection: Some(connection),
+            remove: Some(remove),
+        }
+    }
+
+    /// The claim container's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Lets go: the connection is closed now, and the returned future
+    /// removes the container (without it, the engine does once the
+    /// container has seen the end of its input).
+    pub fn release(mut self) -> futures_util::future::BoxFuture<'static, ()> {
+        self.connection = None;
+        self.remove
+            .take()
+            .unwrap_or_else(|| Box::pin(std::future::ready(())))
+    }
+}
+
+impl fmt::Debug for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claim").field("id", &self.id).finish()
+    }
+}

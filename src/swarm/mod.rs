@@ -81,7 +81,7 @@ impl SwarmLab {
     /// it themselves; a sequence of them that must not interleave with
     /// another command's (a scenario) holds it throughout.
     pub(crate) async fn lock(&self, progress: &Progress) -> Result<LabGuard> {
-        self.lock.acquire(progress).await
+        self.lock.acquire(self.runtime.as_ref(), progress).await
     }
 
     fn swarm(&self) -> Result<&dyn Swarm> {

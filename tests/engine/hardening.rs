@@ -152,6 +152,95 @@ fn two_commands_on_one_lab_take_turns() {
     assert_eq!(lab.config_servers().len(), webapps);
 }
 
+/// A labctl of another machine: its own temporary folder, so that its lock
+/// files never meet this machine's (two laptops on a teacher's engine, two
+/// CI jobs in two containers of one runner).
+fn on_machine(machine: &std::path::Path, args: &[&str]) -> std::process::Command {
+    std::fs::create_dir_all(machine).unwrap();
+    let mut command = std::process::Command::new(crate::common::BIN);
+    command.env("TMPDIR", machine).args(args);
+    command
+}
+
+/// The lab's claim on the engine, if it is there.
+fn claim_of(lab: &TestLab) -> Option<labctl::runtime::ContainerInfo> {
+    let name = labctl::lock::lab_claim_name(&lab.name);
+    with_engine(async |e| e.container_named(&name).await.unwrap())
+}
+
+#[test]
+fn two_machines_on_one_engine_take_turns_and_a_killed_holder_frees_the_lab() {
+    let _tier = crate::common::one_module_at_a_time(module_path!());
+    let lab = TestLab::new("machines");
+    lab.ok(&["up", "--webapps", "1"]);
+    let root = std::env::temp_dir().join(format!("labctl-machines-{}", std::process::id()));
+    let (a, b) = (root.join("a"), root.join("b"));
+    let scale = |machine: &std::path::Path, n: &str| {
+        on_machine(
+            machine,
+            &["--lab", &lab.name, "scale", &format!("webapp={n}")],
+        )
+        .output()
+        .unwrap()
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| scale(&a, "4"));
+        let second = s.spawn(|| scale(&b, "3"));
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert!(first.status.success(), "{:?}", text(&first));
+    assert!(second.status.success(), "{:?}", text(&second));
+    let waited = text(&first).1 + &text(&second).1;
+    // The one that waited names the other machine's command, from the claim.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert!(
+        waited.contains(&format!("(`labctl --lab {} scale webapp=", lab.name))
+            && waited.contains(&format!(") on {}; waiting", host.trim())),
+        "{waited}"
+    );
+    let webapps = lab.ps().len() - 1;
+    assert!(webapps == 3 || webapps == 4);
+    assert_eq!(lab.config_servers().len(), webapps);
+    assert!(claim_of(&lab).is_none(), "each let go of its claim");
+
+    // A holder killed outright: the engine ends its claim with its
+    // connection, and the other machine goes on at once.
+    let mut holder = on_machine(&a, &["--lab", &lab.name, "scale", "webapp=8"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while claim_of(&lab).is_none_or(|c| !c.state.is_running()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the scale never claimed the lab"
+        );
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the scale ended early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let started = std::time::Instant::now();
+    let after = scale(&b, "2");
+    assert!(after.status.success(), "{:?}", text(&after));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited {:?} after its holder was killed",
+        started.elapsed()
+    );
+    lab.eventually("two web apps serve", Duration::from_secs(30), || {
+        lab.config_servers().len() == 2
+    });
+    assert!(claim_of(&lab).is_none());
+    lab.ok(&["down"]);
+    assert!(claim_of(&lab).is_none());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[test]
 fn hostile_members_are_refused_and_the_lab_keeps_serving() {
     let _tier = crate::common::one_module_at_a_time(module_path!());

@@ -9,6 +9,7 @@ mod fake;
 
 mod bad_inputs;
 mod cli;
+mod engine_lock;
 mod orchestration;
 mod orchestration_nodes;
 mod verbs;

@@ -16,12 +16,19 @@ impl DockerEngine {
         // The engine's own bytes: a client library would drop the fields it
         // does not know and the nulls, and reorder what it keeps.
         let path = format!("/v{}/containers/{name}/json", self.docker.client_version());
-        let what = || format!("inspecting container `{name}`");
+        let what = format!("inspecting container `{name}`");
+        self.get_raw(&path, &what).await
+    }
+
+    /// The body of a GET of `path` on the engine, as it sent it, on a
+    /// connection of its own (unix socket, tcp, TLS, or ssh's forward).
+    pub(super) async fn get_raw(&self, path: &str, what: &str) -> Result<Vec<u8>> {
+        let what = || what.to_string();
         let (response, body) = if let Some(socket) = self.dial.strip_prefix("unix://") {
             let stream = tokio::net::UnixStream::connect(socket)
                 .await
                 .with_context(what)?;
-            crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
+            crate::http::request_over(stream, "GET", path, &[], Vec::new()).await
         } else {
             let addr = self
                 .dial
@@ -37,14 +44,14 @@ impl DockerEngine {
                     let stream = super::tls::connect(addr, tls, stream)
                         .await
                         .with_context(what)?;
-                    crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await
+                    crate::http::request_over(stream, "GET", path, &[], Vec::new()).await
                 }
-                None => crate::http::request_over(stream, "GET", &path, &[], Vec::new()).await,
+                None => crate::http::request_over(stream, "GET", path, &[], Vec::new()).await,
             }
         }
         .with_context(what)?;
         if response.status != 200 {
-            bail!("inspecting container `{name}`: {}", response.body.trim());
+            bail!("{}: {}", what(), response.body.trim());
         }
         Ok(body.to_vec())
     }

@@ -1,8 +1,10 @@
 //! The Docker Engine behind the runtime seam: the only module that
 //! imports bollard. Docker's refusals become [`Refusal`]s here, and only here.
 
+mod claim;
 mod connect;
 mod exec;
+mod list;
 mod probe;
 mod refusal;
 mod spec;
@@ -18,8 +20,8 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -28,8 +30,8 @@ use ipnet::Ipv4Net;
 pub(super) use refusal::network_refusal;
 
 use super::{
-    ContainerInfo, ContainerSpec, ContainerState, EngineInfo, ExecOutput, LogsRequest, NetworkInfo,
-    PublishedPort, Refusal, Runtime,
+    ContainerInfo, ContainerSpec, EngineInfo, ExecOutput, LogsRequest, NetworkInfo, Refusal,
+    Runtime,
 };
 
 /// A connected Docker Engine. Cheap to clone: clones share one client.
@@ -61,10 +63,17 @@ fn is_not_found(err: &DockerError) -> bool {
     status_code(err) == Some(404)
 }
 
-/// A refused creation: [`Refusal::AlreadyExists`] for a name that is taken
-/// (409), Docker's message otherwise.
+/// Whether a creation was refused because its name is taken: Docker says
+/// 409, Podman 500 with `that name is already in use`.
+fn name_taken(err: &DockerError) -> bool {
+    status_code(err) == Some(409)
+        || (status_code(err) == Some(500) && docker_message(err).contains("is already in use"))
+}
+
+/// A refused creation: [`Refusal::AlreadyExists`] for a name that is taken,
+/// the engine's message otherwise.
 fn creation_error(err: &DockerError) -> anyhow::Error {
-    if status_code(err) == Some(409) {
+    if name_taken(err) {
         anyhow::Error::new(Refusal::AlreadyExists(docker_message(err)))
     } else {
         anyhow!(docker_message(err))
@@ -93,68 +102,6 @@ impl DockerEngine {
             .unwrap_or_default()
             .into_iter()
             .map(|(id, e)| e.name.filter(|n| !n.is_empty()).unwrap_or(id))
-            .collect())
-    }
-
-    async fn list_containers(
-        &self,
-        filters: &HashMap<&str, Vec<String>>,
-    ) -> Result<Vec<ContainerInfo>> {
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(filters)
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .context("listing containers")?;
-        Ok(list
-            .into_iter()
-            .map(|c| {
-                let addresses = c
-                    .network_settings
-                    .and_then(|n| n.networks)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|(net, ep)| {
-                        let ip = ep.ip_address?.parse().ok()?;
-                        Some((net, ip))
-                    })
-                    .collect();
-                let mut ports: Vec<PublishedPort> = c
-                    .ports
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| PublishedPort {
-                        container: p.private_port,
-                        host_ip: p.ip,
-                        host_port: p.public_port,
-                    })
-                    .collect();
-                ports.sort_by_key(|p| (p.container, p.host_ip.clone()));
-                ports.dedup_by_key(|p| (p.container, p.host_port));
-                ContainerInfo {
-                    id: c.id.unwrap_or_default(),
-                    name: c
-                        .names
-                        .and_then(|n| n.into_iter().next())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_string(),
-                    image: c.image.unwrap_or_default(),
-                    image_id: c.image_id.unwrap_or_default(),
-                    labels: c.labels.unwrap_or_default(),
-                    state: ContainerState::parse(
-                        &c.state.map(|s| s.to_string()).unwrap_or_default(),
-                    ),
-                    status: c.status.unwrap_or_default(),
-                    command: c.command.unwrap_or_default(),
-                    created: c.created.unwrap_or(0),
-                    addresses,
-                    ports,
-                }
-            })
             .collect())
     }
 }
@@ -517,6 +464,10 @@ impl Runtime for DockerEngine {
             Err(e) => Err(anyhow!(docker_message(&e)))
                 .with_context(|| format!("removing container `{name}`")),
         }
+    }
+
+    async fn claim(&self, spec: &crate::runtime::ClaimSpec) -> Result<crate::runtime::Claimed> {
+        self.take_claim(spec).await
     }
 
     async fn inspect_container(&self, name: &str) -> Result<Vec<u8>> {

@@ -5,12 +5,14 @@
 //! port, a subnet lost to a race, a node that never comes UP, a network the
 //! engine will not remove. It records what it was asked to change.
 
+mod claim;
 mod nodes;
+mod steer;
 mod swarm;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Result};
 use async_trait::async_trait;
@@ -25,7 +27,7 @@ use crate::contract;
 /// A runtime that lives in memory. Cheap to share behind an `Arc`.
 #[derive(Default)]
 pub struct FakeRuntime {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     id: String,
 }
 
@@ -82,91 +84,6 @@ impl FakeRuntime {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Adds a container that is not any lab's, running.
-    pub fn add_foreign_container(&self, name: &str) {
-        let mut s = self.lock();
-        let info = new_info(&mut s, name, "other:latest", HashMap::new());
-        s.containers.insert(
-            name.to_string(),
-            Container {
-                info: ContainerInfo {
-                    state: ContainerState::Running,
-                    ..info
-                },
-                serf_up: false,
-            },
-        );
-    }
-
-    /// Adds a network that is not any lab's.
-    pub fn add_foreign_network(&self, name: &str, subnet: Ipv4Net) {
-        self.lock().networks.insert(
-            name.to_string(),
-            NetworkInfo {
-                name: name.to_string(),
-                labels: HashMap::new(),
-                subnets: vec![subnet],
-            },
-        );
-    }
-
-    /// Makes host port `port` taken by some other program.
-    pub fn take_host_port(&self, port: u16) {
-        self.lock().busy_host_ports.insert(port);
-    }
-
-    /// Another lab creates a network on `subnet` just before the next
-    /// request for it: that request is refused as overlapping.
-    pub fn lose_race_for(&self, subnet: Ipv4Net) {
-        self.lock().races.push(subnet);
-    }
-
-    /// The engine keeps an endpoint on network `name` and refuses to
-    /// remove it.
-    pub fn keep_network(&self, name: &str) {
-        self.lock().stuck_networks.insert(name.to_string());
-    }
-
-    /// HAProxy reports node `node` DOWN, whatever happens.
-    pub fn never_up(&self, node: &str) {
-        self.lock().never_up.insert(node.to_string());
-    }
-
-    /// Gives the engine's host a neighbour table of `limit` entries.
-    pub fn set_neighbour_limit(&self, limit: u64) {
-        self.lock().neighbour_limit = Some(limit);
-    }
-
-    /// Every change asked of the runtime, in order (`create s1`, …).
-    pub fn changes(&self) -> Vec<String> {
-        self.lock().changes.clone()
-    }
-
-    /// How many times the containers were listed.
-    pub fn listings(&self) -> usize {
-        self.lock().listings
-    }
-
-    /// A container, by name.
-    pub fn container(&self, name: &str) -> Option<ContainerInfo> {
-        self.lock().containers.get(name).map(|c| c.info.clone())
-    }
-
-    /// The spec a container was created with.
-    pub fn spec(&self, name: &str) -> Option<ContainerSpec> {
-        self.lock().specs.get(name).cloned()
-    }
-
-    /// The names of every container, sorted.
-    pub fn container_names(&self) -> Vec<String> {
-        self.lock().containers.keys().cloned().collect()
-    }
-
-    /// The names of every network, sorted.
-    pub fn network_names(&self) -> Vec<String> {
-        self.lock().networks.keys().cloned().collect()
     }
 }
 
@@ -493,10 +410,16 @@ impl Runtime for FakeRuntime {
 
     async fn remove_container(&self, name: &str) -> Result<()> {
         let mut s = self.lock();
-        if s.containers.remove(name).is_some() {
+        let by_id = s.containers.values().find(|c| c.info.id == name);
+        let name = by_id.map_or(name.to_string(), |c| c.info.name.clone());
+        if s.containers.remove(&name).is_some() {
             s.changes.push(format!("remove {name}"));
         }
         Ok(())
+    }
+
+    async fn claim(&self, spec: &crate::runtime::ClaimSpec) -> Result<crate::runtime::Claimed> {
+        self.take_claim(spec)
     }
 
     async fn inspect_container(&self, name: &str) -> Result<Vec<u8>> {

@@ -228,13 +228,24 @@ pub(crate) fn subnet_check(
 }
 
 /// What multi-host labs (Swarm) will find.
-pub(crate) fn multi_host_check(swarm: &str, vxlan: bool, ipvs: bool) -> Check {
+pub(crate) fn multi_host_check(swarm: &str, modules: Option<(bool, bool)>) -> Check {
+    let swarm = if swarm.is_empty() { "unknown" } else { swarm };
+    let Some((vxlan, ipvs)) = modules else {
+        return check(
+            "multi-host",
+            Level::Note,
+            format!(
+                "Swarm {swarm}; VXLAN and IPVS not read: the engine's host could not be probed \
+                 (see the lines above)"
+            ),
+            None,
+        );
+    };
     check(
         "multi-host",
         Level::Note,
         format!(
-            "Swarm {}; VXLAN {} (overlay networks {}); IPVS {} ({})",
-            if swarm.is_empty() { "unknown" } else { swarm },
+            "Swarm {swarm}; VXLAN {} (overlay networks {}); IPVS {} ({})",
             if vxlan { "present" } else { "missing" },
             if vxlan { "work" } else { "cannot work" },
             if ipvs { "present" } else { "missing" },
@@ -361,9 +372,14 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
     }
     // The disk, the ports and the neighbour table are this host's when the
     // engine is here; else the probe reads them on the engine's host.
-    // The engine host's kernel modules, when the probe read them.
-    let mut modules: Option<Vec<String>> = None;
+    // The engine host's kernel modules (VXLAN, IPVS): this host's, or the
+    // probe's reading on the engine's host (none when it could not run).
+    let modules: Option<(bool, bool)>;
     if crate::reach::shares_this_host(runtime.address()) {
+        modules = Some((
+            crate::host::kernel_module("vxlan"),
+            crate::host::kernel_module("ip_vs"),
+        ));
         checks.push(disk_check(
             &info.root_dir,
             crate::host::free_bytes(std::path::Path::new(&info.root_dir)),
@@ -381,22 +397,17 @@ pub(crate) async fn run(plan: &Plan) -> Vec<Check> {
         let (host_checks, facts) =
             engine_host_checks(runtime.as_ref(), plan, &info, base.on_engine()).await;
         checks.extend(host_checks);
-        modules = facts.map(|f| f.modules);
+        modules = facts.map(|f| {
+            let loaded = |name: &str| f.modules.iter().any(|m| m == name);
+            (loaded("vxlan"), loaded("ip_vs"))
+        });
     }
     match runtime.networks().await {
         Ok(networks) => checks.push(subnet_check(&plan.names, plan.subnet, &networks)),
         Err(e) => checks.push(check("subnet", Level::Fail, format!("{e:#}"), None)),
     }
     checks.push(screenshot_check(runtime.as_ref()).await);
-    let module = |name: &str| match &modules {
-        Some(loaded) => loaded.iter().any(|m| m == name),
-        None => crate::host::kernel_module(name),
-    };
-    checks.push(multi_host_check(
-        &info.swarm,
-        module("vxlan"),
-        module("ip_vs"),
-    ));
+    checks.push(multi_host_check(&info.swarm, modules));
     checks
 }
 

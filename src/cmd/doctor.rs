@@ -47,7 +47,7 @@ pub(super) async fn run(global: &Global, args: &DoctorArgs) -> Result<ExitCode> 
             crate::outln!(
                 "{}",
                 if healthy {
-                    "labctl up will work on this machine"
+                    "labctl up will work with this engine"
                 } else {
                     "labctl up will not work until each FAIL above is fixed"
                 }

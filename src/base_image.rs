@@ -11,6 +11,8 @@ use crate::output::Progress;
 use crate::platform::Arch;
 use crate::runtime::Runtime;
 
+mod cache;
+
 /// The image labctl makes, as repository and tag.
 pub(crate) const MADE_REPO: &str = "labctl/debian";
 /// Its tag.
@@ -110,11 +112,15 @@ fn read_host_apt() -> Vec<(String, String)> {
     files
 }
 
-/// Makes the base image and returns its name.
+/// Makes the base image and returns its name: from the root file system
+/// debootstrap made on this machine within the week for the same release,
+/// architecture and mirrors, unless `fresh`; else with debootstrap (and
+/// that root file system is kept for the next engine).
 pub(crate) async fn make(
     runtime: &dyn Runtime,
     mirror: Option<&str>,
     foreign: Option<Arch>,
+    fresh: bool,
     progress: &Progress,
 ) -> Result<String> {
     let sources = read_host_apt();
@@ -126,6 +132,23 @@ pub(crate) async fn make(
         )?,
     };
     let security = security_from(&apt_sources(&sources));
+    let name = made_name(foreign);
+    let arch = foreign.or(Arch::of_labctl()).map_or("native", Arch::docker);
+    let kept = cache::folder().map(|f| cache::file(&f, SUITE, arch, &mirror, security.as_deref()));
+    let found = kept
+        .as_deref()
+        .filter(|_| !fresh)
+        .and_then(|path| Some((path, cache::read(path, std::time::SystemTime::now())?)));
+    if let Some((path, (tar, age))) = found {
+        progress.info(format!(
+            "making base image {name} from the root file system debootstrap made here {} ago \
+             (`{}`; `labctl build --no-cache` makes it again)",
+            age_words(age),
+            path.display()
+        ));
+        import(runtime, tar, foreign, progress).await?;
+        return Ok(name);
+    }
     if !crate::host::is_root() {
         bail!(
             "making the base image needs root (debootstrap creates device files and sets owners); \
@@ -141,7 +164,6 @@ pub(crate) async fn make(
     if let Some(arch) = foreign {
         check_emulation(arch)?;
     }
-    let name = made_name(foreign);
     progress.info(format!(
         "making base image {name}: debootstrap {SUITE} (minbase{}) from {mirror}; this takes a \
          minute or two{}",
@@ -153,18 +175,30 @@ pub(crate) async fn make(
         }
     ));
     let root = std::env::temp_dir().join(format!("labctl-rootfs-{}", std::process::id()));
-    let result = bootstrap_and_import(
-        runtime,
-        &root,
-        &mirror,
-        security.as_deref(),
-        foreign,
-        progress,
-    )
-    .await;
+    let result = bootstrap(&root, &mirror, security.as_deref(), foreign, progress).await;
     let _ = std::fs::remove_dir_all(&root);
-    result?;
+    let tar = result?;
+    if let Some(path) = &kept {
+        if let Err(e) = cache::keep(path, &tar) {
+            progress.info(format!(
+                "the root file system is not kept for the next engine (`{}`: {e})",
+                path.display()
+            ));
+        }
+    }
+    import(runtime, tar, foreign, progress).await?;
     Ok(name)
+}
+
+/// An age in the largest unit that says it.
+fn age_words(age: std::time::Duration) -> String {
+    let minutes = age.as_secs() / 60;
+    match minutes {
+        0 => "less than a minute".to_string(),
+        1..=89 => format!("{minutes} min"),
+        90..=2879 => format!("{} h", minutes / 60),
+        _ => format!("{} days", minutes / 1440),
+    }
 }
 
 /// Where the kernel keeps its registered emulators.
@@ -191,14 +225,15 @@ fn check_emulation(arch: Arch) -> Result<()> {
     Ok(())
 }
 
-async fn bootstrap_and_import(
-    runtime: &dyn Runtime,
+/// Makes the root file system at `root` with debootstrap and returns it
+/// as a tar archive.
+async fn bootstrap(
     root: &Path,
     mirror: &str,
     security: Option<&str>,
     foreign: Option<Arch>,
     progress: &Progress,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let _ = std::fs::remove_dir_all(root);
     progress.set("debootstrap: downloading and unpacking Debian packages");
     let root_s = root.display().to_string();
@@ -230,7 +265,7 @@ async fn bootstrap_and_import(
         );
     }
     slim_down(root, mirror, security)?;
-    progress.set("importing the base image into the engine");
+    progress.set("packing the new root file system");
     let root_s = root.display().to_string();
     let tar = tokio::task::spawn_blocking(move || {
         Command::new("tar")
@@ -249,12 +284,23 @@ async fn bootstrap_and_import(
     .await?
     .context("running tar on the new root file system")?;
     anyhow::ensure!(tar.status.success(), "tar failed on `{}`", root.display());
+    Ok(tar.stdout)
+}
+
+/// Imports the root file system `tar` into the engine as the base image.
+async fn import(
+    runtime: &dyn Runtime,
+    tar: Vec<u8>,
+    foreign: Option<Arch>,
+    progress: &Progress,
+) -> Result<()> {
+    progress.set("importing the base image into the engine");
     let name = made_name(foreign);
     match foreign {
         None => {
             runtime
                 .import_rootfs(
-                    tar.stdout,
+                    tar,
                     MADE_REPO,
                     MADE_TAG,
                     &[
@@ -269,7 +315,7 @@ async fn bootstrap_and_import(
         // are: an image archive says which it is.
         Some(arch) => {
             runtime
-                .load_images(image_archive(&name, arch, tar.stdout)?)
+                .load_images(image_archive(&name, arch, tar)?)
                 .await?;
         }
     }
@@ -386,6 +432,15 @@ fn slim_down(root: &Path, mirror: &str, security: Option<&str>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_root_file_systems_age_in_words() {
+        let words = |s: u64| age_words(std::time::Duration::from_secs(s));
+        assert_eq!(words(20), "less than a minute");
+        assert_eq!(words(5 * 60), "5 min");
+        assert_eq!(words(3 * 3600), "3 h");
+        assert_eq!(words(3 * 86400), "3 days");
+    }
 
     #[test]
     fn another_architectures_base_is_an_archive_that_says_so() {

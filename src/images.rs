@@ -223,8 +223,14 @@ async fn resolve_base(
         return Ok(name);
     }
     if let Some(arch) = foreign {
-        return crate::base_image::make(runtime, args.mirror.as_deref(), Some(arch), progress)
-            .await;
+        return crate::base_image::make(
+            runtime,
+            args.mirror.as_deref(),
+            Some(arch),
+            args.no_cache,
+            progress,
+        )
+        .await;
     }
     progress.set(format!("pulling {}", args.base));
     let pull_error = match runtime.pull_image(&args.base).await {
@@ -242,7 +248,14 @@ async fn resolve_base(
         "base image {} is not present and cannot be pulled ({pull_error:#})",
         args.base
     ));
-    crate::base_image::make(runtime, args.mirror.as_deref(), None, progress).await
+    crate::base_image::make(
+        runtime,
+        args.mirror.as_deref(),
+        None,
+        args.no_cache,
+        progress,
+    )
+    .await
 }
 
 /// Takes the lock of the engine's lab images: two commands never build

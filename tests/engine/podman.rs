@@ -259,6 +259,16 @@ fn cycle(service: &Service, lab: &str) {
         "{{.Names}}",
     ]);
     assert_eq!(left.trim(), "", "containers left on Podman");
+    // Each command's claim on the engine went with it.
+    let claims = service.podman(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("name={}", labctl::lock::lab_claim_name(lab)),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(claims.trim(), "", "claims left on Podman");
 }
 
 #[test]

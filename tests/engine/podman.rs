@@ -316,6 +316,11 @@ fn the_lab_runs_on_rootful_podman() {
     assert!(stderr.contains("containers.conf"), "{stderr}");
     let left = service.podman(&["ps", "-a", "--filter", "label=io.labctl.lab=pmlim", "-q"]);
     assert_eq!(left.trim(), "", "containers left after the refusal");
+    // The lab's claim, refused first (Podman makes its process at attach),
+    // is not left either.
+    let claim = labctl::lock::lab_claim_name("pmlim");
+    let left = service.podman(&["ps", "-a", "--filter", &format!("name={claim}"), "-q"]);
+    assert_eq!(left.trim(), "", "the claim left after the refusal");
     let networks = service.podman(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!networks.contains("pmlim"), "{networks}");
 }

@@ -63,7 +63,9 @@ impl DockerEngine {
                 .docker
                 .attach_container(&id, Some(options))
                 .await
-                .map_err(|e| anyhow!(docker_message(&e)))
+                // Podman makes the container's process at attach: its
+                // refusals to start come here.
+                .map_err(|e| super::refusal::start_refusal(&e))
                 .with_context(|| format!("attaching to the claim container `{}`", spec.name))?;
             self.start_container(&id).await?;
             Ok::<_, anyhow::Error>(attached)

@@ -68,6 +68,19 @@ fn print_view(view: &View, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// Whether `command` changes one lab (and so waits for its lock).
+fn changes_the_lab(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Scale(_)
+            | Command::Down(_)
+            | Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Kill(_)
+    )
+}
+
 /// The kind of lab a command line asks for, when the lab is not up yet.
 fn kind_wanted(command: &Command) -> LabKind {
     match command {
@@ -140,12 +153,18 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         _ => {}
     }
     // The lab's kind is decided here, once; every verb below has one body.
-    let lab = crate::service::open(
-        ctx.runtime.clone(),
-        ctx.names.clone(),
-        kind_wanted(&cli.command),
-    )
-    .await?;
+    let wanted = kind_wanted(&cli.command);
+    let mut lab = crate::service::open(ctx.runtime.clone(), ctx.names.clone(), wanted).await?;
+    // A verb that changes the lab decides its kind once it holds the lab's
+    // lock: a command that was making the lab meanwhile (a scenario
+    // starting it on the Swarm) has made it by then.
+    let _held = if changes_the_lab(&cli.command) {
+        let held = lab.hold(&ctx.progress).await?;
+        lab = crate::service::open(ctx.runtime.clone(), ctx.names.clone(), wanted).await?;
+        Some(held)
+    } else {
+        None
+    };
     let lab = lab.as_ref();
     match cli.command {
         Command::Up(args) => up::run(&ctx, lab, &args).await,

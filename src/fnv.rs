@@ -8,6 +8,12 @@ pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     })
 }
 
+/// The first 48 bits of the FNV-1a digest of `bytes`, as 12 hex digits:
+/// a short key safe in a file name.
+pub(crate) fn short_key(bytes: impl IntoIterator<Item = u8>) -> String {
+    format!("{:012x}", fnv1a(bytes) >> 16)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

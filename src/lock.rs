@@ -425,10 +425,10 @@ fn lab_key(lab: &str) -> String {
 
 /// A short, stable, file-name-safe form of an engine's ID.
 fn engine_key(engine: &str) -> String {
-    format!("{:012x}", crate::fnv::fnv1a(engine.bytes()) >> 16)
+    crate::fnv::short_key(engine.bytes())
 }
 
-/// Where the lock `key` (a lab's name, `cluster.NAME`, `images`) of the
+/// Where the lock `key` (`lab.NAME`, `cluster.NAME`, `images`) of the
 /// engine `engine` lives.
 fn lock_path(engine: &str, key: &str) -> PathBuf {
     std::env::temp_dir().join(format!("labctl-{}-{key}.lock", engine_key(engine)))

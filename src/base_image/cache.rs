@@ -35,8 +35,8 @@ pub(super) fn file(
     security: Option<&str>,
 ) -> PathBuf {
     let source = format!("{mirror}\n{}", security.unwrap_or_default());
-    let key = crate::fnv::fnv1a(source.bytes()) >> 16;
-    folder.join(format!("rootfs-{suite}-minbase-{arch}-{key:012x}.tar"))
+    let key = crate::fnv::short_key(source.bytes());
+    folder.join(format!("rootfs-{suite}-minbase-{arch}-{key}.tar"))
 }
 
 /// A kept root file system at `path` and its age, when there is one young

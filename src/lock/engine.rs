@@ -22,7 +22,7 @@ pub const HOLDER: &str = "io.labctl.holder";
 /// The label that says which lock a claim is.
 const LOCK: &str = "io.labctl.lock";
 /// What claims are called on the engine: this, then the lock's key.
-pub(crate) const NAME_PREFIX: &str = "labctl-lock.";
+const NAME_PREFIX: &str = "labctl-lock.";
 /// How long a claim may stay created and not started before a waiter takes
 /// it for one whose holder went between the two (it starts within
 /// milliseconds otherwise).
